@@ -1,0 +1,132 @@
+"""Email through aiosmtplib over a small pool of persistent SMTP connections."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import re
+import ssl
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from .base import Channel, Failure, FailureKind, RenderedMessage
+from .email_mime import build_mime, message_id, sender_domain
+from .email_settings import EmailSettings
+
+_ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+class _ConnectionPool:
+    """Keeps up to ``size`` authenticated SMTP sessions open and reuses them."""
+
+    def __init__(self, settings: EmailSettings) -> None:
+        self.settings = settings
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._slots = asyncio.Semaphore(settings.pool_size)
+
+    def _client(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        tls_context = None
+        if not s.validate_certs:
+            tls_context = ssl.create_default_context()
+            tls_context.check_hostname = False
+            tls_context.verify_mode = ssl.CERT_NONE
+        default_port = {"tls": 465, "starttls": 587, "none": 25}[s.security]
+        return aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port or default_port,
+            use_tls=s.security == "tls",
+            start_tls=s.security == "starttls",
+            validate_certs=s.validate_certs,
+            tls_context=tls_context,
+            username=s.username,
+            password=s.password.get_secret_value() if s.password else None,
+            timeout=s.timeout,
+        )
+
+    async def send(self, mime: EmailMessage, sender: str, recipient: str) -> str:
+        async with self._slots:
+            client = self._idle.pop() if self._idle else None
+            try:
+                if client is None or not client.is_connected:
+                    client = self._client()
+                    await client.connect()
+                _errors, response = await client.send_message(
+                    mime, sender=sender, recipients=[recipient]
+                )
+            except aiosmtplib.SMTPRecipientsRefused:
+                # The session is still good; only this recipient was refused.
+                if client is not None:
+                    self._idle.append(client)
+                raise
+            except BaseException:
+                if client is not None:
+                    client.close()
+                raise
+            self._idle.append(client)
+            return response
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for client in idle:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+
+
+class EmailChannel(Channel):
+    name = "email"
+
+    def __init__(self, settings: EmailSettings) -> None:
+        self.settings = settings
+        self._pool = _ConnectionPool(settings)
+        self._envelope_from = email.utils.parseaddr(settings.from_address)[1]
+
+    async def send(self, message: RenderedMessage) -> str:
+        mime = build_mime(message, self.settings.from_address, self.settings.reply_to)
+        await self._pool.send(mime, self._envelope_from, message.to)
+        return message_id(message, sender_domain(self.settings.from_address)) \
+            if message.outbox_id is not None else str(mime["Message-ID"])
+
+    def classify(self, error: BaseException) -> Failure:
+        return classify_smtp_error(error)
+
+    async def aclose(self) -> None:
+        await self._pool.close()
+
+
+def classify_smtp_error(error: BaseException) -> Failure:
+    """Map an aiosmtplib error to a Failure (RFC 5321 reply codes, RFC 3463 enhanced codes)."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused) and error.recipients:
+        error = error.recipients[0]
+    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+        return Failure(FailureKind.PERMANENT, "SMTP authentication failed", str(error.code),
+                       systemic=True)
+    if isinstance(error, (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected,
+                          aiosmtplib.SMTPTimeoutError, ConnectionError, TimeoutError)):
+        return Failure(FailureKind.RETRYABLE, f"SMTP connection: {type(error).__name__}",
+                       systemic=True)
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        code = error.code
+        text = error.message or ""
+        enhanced = _ENHANCED.search(text)
+        detail = f"{code} {enhanced.group(0) if enhanced else ''}".strip()
+        if 400 <= code < 500:
+            return Failure(FailureKind.RETRYABLE, f"temporary SMTP failure {detail}", str(code))
+        if enhanced and enhanced.group(1) == "5":
+            subject, status = enhanced.group(2), enhanced.group(3)
+            if subject == "1" or (subject == "2" and status == "1"):
+                return Failure(FailureKind.RECIPIENT_GONE, f"hard bounce {detail}", str(code),
+                               address_invalid=True)
+        if code in (550, 551, 553) and not enhanced:
+            return Failure(FailureKind.RECIPIENT_GONE, f"mailbox unavailable {detail}",
+                           str(code), address_invalid=True)
+        if code == 535:
+            return Failure(FailureKind.PERMANENT, "SMTP authentication failed", str(code),
+                           systemic=True)
+        return Failure(FailureKind.PERMANENT, f"SMTP rejected {detail}", str(code))
+    if isinstance(error, OSError):
+        return Failure(FailureKind.RETRYABLE, f"network: {error.strerror or error}", systemic=True)
+    return Failure(FailureKind.PERMANENT, f"unexpected {type(error).__name__}")

@@ -1,0 +1,48 @@
+"""Build the MIME message for an email (shared by the SMTP and file transports)."""
+
+from __future__ import annotations
+
+import email.utils
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+
+from .base import RenderedMessage
+
+
+def message_id(message: RenderedMessage, domain: str) -> str:
+    """Deterministic per outbox row, so a provider or a mailbox can recognise a re-send."""
+    if message.outbox_id is None:
+        return email.utils.make_msgid(domain=domain)
+    return f"<dispatcher.{message.outbox_id}.{message.campaign}@{domain}>"
+
+
+def sender_domain(from_address: str) -> str:
+    _, addr = email.utils.parseaddr(from_address)
+    return addr.rpartition("@")[2] or "localhost"
+
+
+def build_mime(message: RenderedMessage, from_address: str,
+               reply_to: str | None = None) -> EmailMessage:
+    mime = EmailMessage(policy=SMTP)
+    mime["From"] = from_address
+    if message.to_name:
+        local, _, domain = message.to.rpartition("@")
+        mime["To"] = Address(display_name=message.to_name, username=local, domain=domain)
+    else:
+        mime["To"] = message.to
+    if reply_to:
+        mime["Reply-To"] = reply_to
+    subject = message.subject or ""
+    mime["Subject"] = f"[TEST] {subject}" if message.is_test else subject
+    mime["Date"] = email.utils.formatdate(localtime=False)
+    mime["Message-ID"] = message_id(message, sender_domain(from_address))
+    mime["X-Dispatcher-Campaign"] = message.campaign
+    if message.is_test:
+        mime["X-Dispatcher-Test"] = "yes"
+    for name, value in message.headers.items():
+        mime[name] = value
+    mime.set_content(message.text, subtype="plain", charset="utf-8")
+    if message.html:
+        mime.add_alternative(message.html, subtype="html", charset="utf-8")
+    return mime

@@ -1,0 +1,15 @@
+"""Builders that turn validated settings into provider-backed channels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import Channel, ChannelSettings
+
+
+def build_email(settings: ChannelSettings, base_dir: Path) -> Channel:
+    from .email import EmailChannel
+    from .email_settings import EmailSettings
+
+    assert isinstance(settings, EmailSettings)
+    return EmailChannel(settings)

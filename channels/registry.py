@@ -1,0 +1,73 @@
+"""The explicit registry of channels: name -> settings model and factory.
+
+Provider libraries are imported only when a channel is built, so the core runs
+without the optional extras installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .base import Channel, ChannelSettings
+from .file import FileChannel
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    settings_path: str  # "module:Class"
+    builder_path: str  # "module:function(settings, base_dir) -> Channel"
+
+    def settings_model(self) -> type[ChannelSettings]:
+        return _load(self.settings_path)
+
+    def builder(self) -> Callable[[ChannelSettings, Path], Channel]:
+        return _load(self.builder_path)
+
+
+def _load(path: str) -> Any:
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+REGISTRY: dict[str, ChannelSpec] = {
+    "email": ChannelSpec("channels.email_settings:EmailSettings", "channels.factories:build_email"),
+}
+
+
+def known_channels() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def validate_settings(name: str, raw: dict[str, Any] | None) -> ChannelSettings:
+    """Validate one channel's settings (pydantic ValidationError on bad input)."""
+    return REGISTRY[name].settings_model().model_validate(raw or {})
+
+
+def build_channel(name: str, settings: ChannelSettings, base_dir: Path) -> Channel:
+    if settings.transport == "file" or (
+        settings.transport is None and not _has_provider(settings)
+    ):
+        return file_channel(name, settings, base_dir)
+    return REGISTRY[name].builder()(settings, base_dir)
+
+
+def _has_provider(settings: ChannelSettings) -> bool:
+    uses_file = getattr(settings, "uses_file", None)
+    return not uses_file() if callable(uses_file) else True
+
+
+def file_channel(name: str, settings: ChannelSettings, base_dir: Path) -> FileChannel:
+    directory = Path(settings.outbox_dir)
+    if not directory.is_absolute():
+        directory = base_dir / directory
+    if name == "email":
+        from .email_mime import build_mime
+
+        from_address = getattr(settings, "from_address", "shop@example.com")
+        return FileChannel(directory, "email",
+                           lambda m: bytes(build_mime(m, from_address)), ".eml")
+    return FileChannel(directory, name)

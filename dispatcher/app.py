@@ -1,0 +1,83 @@
+"""Wiring shared by the CLI and the daemon: config -> engine -> channels."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from channels.base import Channel
+from channels.registry import build_channel
+
+from .config.load import LoadedConfig, load_config
+from .store.db import make_engine, migrate
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+def config_path(explicit: str | None) -> Path:
+    return Path(explicit or os.environ.get("DISPATCHER_CONFIG") or DEFAULT_CONFIG)
+
+
+def open_store(loaded: LoadedConfig) -> Engine:
+    engine = make_engine(loaded.database_url(), echo=loaded.config.database.echo)
+    migrate(engine)
+    return engine
+
+
+def load(explicit: str | None) -> LoadedConfig:
+    return load_config(config_path(explicit))
+
+
+@asynccontextmanager
+async def open_channels(loaded: LoadedConfig,
+                        names: list[str] | None = None) -> AsyncIterator[dict[str, Channel]]:
+    """Build the channels the campaigns use; close them however the block ends."""
+    wanted = names or sorted({c for camp in loaded.config.campaigns.values()
+                              for c in camp.channels})
+    built: dict[str, Channel] = {}
+    try:
+        for name in wanted:
+            built[name] = build_channel(name, loaded.channel_settings[name], loaded.base_dir)
+        yield built
+    finally:
+        for channel in built.values():
+            await channel.aclose()
+
+
+def latest_fire_time(loaded: LoadedConfig, campaign: str, now: datetime) -> datetime:
+    """The scheduled time a run at ``now`` belongs to (naive UTC).
+
+    With a cron schedule: the latest fire time at or before now. Without one: the
+    start of the current day in the config's time zone (at most one run a day).
+    """
+    tz = ZoneInfo(loaded.config.timezone)
+    local_now = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz)
+    schedule = loaded.config.campaigns[campaign].schedule
+    if schedule:
+        from apscheduler.triggers.cron import CronTrigger
+
+        trigger = CronTrigger.from_crontab(schedule, timezone=tz)
+        probe = local_now - timedelta(days=366)
+        previous = None
+        fire = trigger.get_next_fire_time(None, probe)
+        # Walk forward from a day back is enough for all but yearly schedules.
+        start = local_now - timedelta(days=1)
+        fire = trigger.get_next_fire_time(None, start)
+        while fire is not None and fire <= local_now:
+            previous = fire
+            fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        if previous is None:
+            fire = trigger.get_next_fire_time(None, probe)
+            while fire is not None and fire <= local_now:
+                previous = fire
+                fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        if previous is not None:
+            return previous.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+    midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)

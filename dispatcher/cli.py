@@ -1,0 +1,244 @@
+"""The ``dispatcher`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config.errors import ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Retention campaign dispatcher: plan, send and measure campaigns.")
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[str | None, typer.Option("--config", "-c", envvar="DISPATCHER_CONFIG",
+                                                  help="Path to config.yaml")]
+AtOption = Annotated[str | None, typer.Option("--at", help="Pretend now is this UTC time "
+                                                           "(ISO 8601), e.g. for a catch-up")]
+
+
+def _now(at: str | None) -> datetime:
+    from .importer.rows import parse_timestamp
+    from .store.db import utcnow
+
+    if at is None:
+        return utcnow()
+    parsed = parse_timestamp(at)
+    assert parsed is not None
+    return parsed
+
+
+def _fail_config(exc: ConfigError) -> typer.Exit:
+    for issue in exc.issues:
+        err_console.print(str(issue), markup=False, highlight=False)
+    count = len([i for i in exc.issues if i.severity == "error"])
+    err_console.print(f"{count} error(s) in the configuration; nothing was sent.",
+                      style="bold red")
+    return typer.Exit(2)
+
+
+def _load(config: str | None):
+    from .app import load
+
+    try:
+        return load(config)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+
+
+def _check_campaigns(loaded, names: list[str]) -> None:
+    unknown = [n for n in names if n not in loaded.config.campaigns]
+    if unknown:
+        known = ", ".join(sorted(loaded.config.campaigns))
+        err_console.print(f"unknown campaign '{unknown[0]}' (known: {known})", style="red")
+        raise typer.Exit(2)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    from .logs import configure_logging
+
+    configure_logging(logging.DEBUG if verbose else logging.WARNING)
+
+
+@app.command()
+def validate(config: ConfigOption = None) -> None:
+    """Load the config and render every template against sample customers."""
+    from .validate import validate_all
+
+    loaded = _load(config)
+    try:
+        warnings = validate_all(loaded)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+    for warning in warnings:
+        err_console.print(str(warning), markup=False, highlight=False)
+    console.print(f"OK: {len(loaded.config.campaigns)} campaigns, "
+                  f"{len(loaded.config.segments)} segments, templates render.")
+
+
+@app.command()
+def plan(campaign: str, config: ConfigOption = None, at: AtOption = None) -> None:
+    """Show who would get CAMPAIGN now, and why the others would not. Sends nothing."""
+    from .app import latest_fire_time, open_store
+    from .planner import preview_funnel
+
+    loaded = _load(config)
+    _check_campaigns(loaded, [campaign])
+    engine = open_store(loaded)
+    now = _now(at)
+    scheduled = latest_fire_time(loaded, campaign, now)
+    funnel = preview_funnel(engine, loaded, campaign, scheduled, now)
+    table = Table(title=f"{campaign} (run of {scheduled:%Y-%m-%d %H:%M} UTC)", show_header=False)
+    table.add_row("segment", str(funnel.segment))
+    for reason, count in sorted(funnel.skipped.items()):
+        table.add_row(f"  - {reason.replace('_', ' ')}", str(count))
+    table.add_row("  - already sent", str(funnel.already_sent))
+    table.add_row("= to send", str(funnel.to_send), style="bold")
+    for channel, count in sorted(funnel.by_channel.items()):
+        table.add_row(f"    via {channel}", str(count))
+    console.print(table)
+
+
+@app.command("run-once")
+def run_once(campaigns: Annotated[list[str] | None, typer.Argument()] = None,
+             config: ConfigOption = None, at: AtOption = None,
+             wait_retries: Annotated[int, typer.Option(
+                 help="Seconds to wait for retries that fall due soon")] = 60) -> None:
+    """Plan the due run of each campaign (or the named ones) and send what is due."""
+    from .runner import run_once as do_run_once
+
+    loaded = _load(config)
+    names = campaigns or [n for n, c in loaded.config.campaigns.items() if c.enabled]
+    _check_campaigns(loaded, names)
+    result = asyncio.run(do_run_once(loaded, names, _now(at) if at else None, wait_retries))
+    table = Table(title="run-once")
+    for column in ("campaign", "run", "new", "to send", "skipped"):
+        table.add_column(column)
+    for plan_result in result.plans:
+        f = plan_result.funnel
+        table.add_row(plan_result.campaign, f"{plan_result.scheduled_for:%Y-%m-%d %H:%M}",
+                      "yes" if plan_result.created else "already planned",
+                      str(f.to_send if plan_result.created else 0),
+                      ", ".join(f"{k}={v}" for k, v in sorted(f.skipped.items())) or "-")
+    console.print(table)
+    s = result.stats
+    console.print(f"sent {s.sent}, failed {s.failed}, retrying {s.retried}, "
+                  f"skipped at send time {s.skipped}, uncertain {s.recovered_uncertain}")
+
+
+@app.command()
+def preview(campaign: str, customer: Annotated[str, typer.Option("--customer")],
+            channel: Annotated[str | None, typer.Option("--channel")] = None,
+            config: ConfigOption = None) -> None:
+    """Print the message CAMPAIGN would send to one customer."""
+    from .app import open_store
+    from .testsend import render_for
+
+    loaded = _load(config)
+    _check_campaigns(loaded, [campaign])
+    engine = open_store(loaded)
+    try:
+        message = render_for(engine, loaded, campaign, customer, channel)
+    except LookupError as exc:
+        err_console.print(str(exc), style="red")
+        raise typer.Exit(1) from None
+    console.rule(f"{campaign} -> {message.channel} for customer {customer}")
+    if message.subject is not None:
+        console.print(f"Subject: {message.subject}", markup=False, highlight=False)
+    for name, value in message.headers.items():
+        console.print(f"{name}: {value}", markup=False, highlight=False)
+    console.rule("text")
+    console.print(message.text, markup=False, highlight=False)
+    if message.html:
+        console.rule("html")
+        console.print(message.html, markup=False, highlight=False)
+    for line in message.data.get("preview_lines", []):
+        console.print(line, markup=False, highlight=False)
+
+
+@app.command("test-send")
+def test_send(campaign: str, customer: Annotated[str, typer.Option("--customer")],
+              to: Annotated[str, typer.Option("--to", help="Test address to send to")],
+              channel: Annotated[str | None, typer.Option("--channel")] = None,
+              config: ConfigOption = None) -> None:
+    """Send the real message for CUSTOMER to a test address (not counted anywhere)."""
+    from .app import open_store
+    from .testsend import send_test
+
+    loaded = _load(config)
+    _check_campaigns(loaded, [campaign])
+    engine = open_store(loaded)
+    try:
+        provider_id = asyncio.run(send_test(engine, loaded, campaign, customer, to, channel))
+    except LookupError as exc:
+        err_console.print(str(exc), style="red")
+        raise typer.Exit(1) from None
+    except Exception as exc:  # the provider's answer, classified for the person
+        err_console.print(f"test send failed: {exc}", style="red")
+        raise typer.Exit(1) from None
+    console.print(f"test message sent ({provider_id})")
+
+
+@app.command("import")
+def import_(kind: Annotated[str, typer.Argument(help="customers | orders | carts")],
+            file: Path, config: ConfigOption = None,
+            skip_bad: Annotated[bool, typer.Option(
+                "--skip-bad", help="Write good rows; bad rows go to the reject file")] = False,
+            rejects: Annotated[Path | None, typer.Option(help="Reject file (JSONL)")] = None,
+            fmt: Annotated[str | None, typer.Option("--format", help="csv | jsonl")] = None,
+            ) -> None:
+    """Import CSV or JSONL, upserting by id. All-or-nothing unless --skip-bad."""
+    from rich.progress import Progress
+
+    from .app import open_store
+    from .importer import import_file
+
+    if kind not in ("customers", "orders", "carts"):
+        err_console.print(f"unknown import kind '{kind}' (use customers, orders or carts)")
+        raise typer.Exit(2)
+    if not file.is_file():
+        err_console.print(f"{file}: no such file")
+        raise typer.Exit(2)
+    loaded = _load(config)
+    engine = open_store(loaded)
+    if skip_bad and rejects is None:
+        rejects = file.with_name(file.name + ".rejects.jsonl")
+    with Progress(console=err_console, transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task(f"importing {file.name}", total=None)
+        report = import_file(engine, kind, file, fmt=fmt, skip_bad=skip_bad, rejects=rejects,
+                             progress=lambda n: bar.advance(task, n))
+    for error in report.errors[:50]:
+        err_console.print(f"{file}:{error}", markup=False, highlight=False)
+    if len(report.errors) > 50:
+        err_console.print(f"... and {len(report.errors) - 50} more")
+    if report.errors and not skip_bad:
+        err_console.print(f"{len(report.errors)} bad row(s); nothing was written "
+                          f"(use --skip-bad to import the good rows)", style="bold red")
+        raise typer.Exit(1)
+    console.print(f"imported {report.written} {kind} from {file}"
+                  + (f"; {len(report.errors)} rejected to {report.rejects_path}"
+                     if report.errors else ""))
+
+
+@app.command("init-db")
+def init_db(config: ConfigOption = None) -> None:
+    """Create or upgrade the database schema."""
+    from .app import open_store
+
+    loaded = _load(config)
+    open_store(loaded)
+    console.print(f"database ready: {loaded.database_url().split('@')[-1]}")
+
+
+def main() -> None:
+    app()

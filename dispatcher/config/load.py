@@ -1,0 +1,181 @@
+"""Load config.yaml (and its includes), validate it, and report every error with its place."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from channels.base import ChannelSettings
+from channels.registry import REGISTRY, known_channels, validate_settings
+
+from ..segments.parse import Node, parse_segments
+from .errors import ConfigError, ConfigIssue
+from .models import Config
+from .source import LocatedDocument, PathKey, load_yaml
+
+# Keys an included file may contribute (merged into the main document by name).
+_INCLUDABLE = ("segments", "campaigns")
+
+
+@dataclass
+class LoadedConfig:
+    config: Config
+    path: Path
+    base_dir: Path
+    doc: LocatedDocument
+    channel_settings: dict[str, ChannelSettings]
+    segments: dict[str, Node]
+    warnings: list[ConfigIssue] = field(default_factory=list)
+
+    @property
+    def templates_dir(self) -> Path:
+        folder = Path(self.config.templates)
+        return folder if folder.is_absolute() else self.base_dir / folder
+
+    def database_url(self) -> str:
+        """SQLite paths are relative to the config file, not to the working directory."""
+        url = os.environ.get("DISPATCHER_DATABASE_URL") or self.config.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.base_dir / url[len(prefix):])
+        return url
+
+    def campaign_channels(self, campaign: str) -> list[str]:
+        return list(self.config.campaigns[campaign].channels)
+
+    def template_folder(self, campaign: str) -> str:
+        return self.config.campaigns[campaign].template or campaign
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Load and validate; raise ConfigError listing every problem at once."""
+    path = Path(path)
+    base_dir = path.resolve().parent
+    doc = LocatedDocument()
+    issues: list[ConfigIssue] = []
+    data = load_yaml(path, path.name, doc, issues)
+    if data is None and not issues:
+        data = {}
+    if issues:
+        raise ConfigError(issues)
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigIssue(doc.locate(()), "", "the top level must be a mapping")])
+
+    _merge_includes(data, base_dir, doc, issues)
+
+    def where(loc: PathKey) -> ConfigIssue:
+        return ConfigIssue(doc.locate(loc), ".".join(str(p) for p in loc), "")
+
+    config: Config | None = None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(str(p) if not isinstance(p, int) else p for p in err["loc"])
+            base = where(loc)
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = f"unknown key '{loc[-1]}'"
+            elif err["type"] == "missing":
+                message = f"missing required key '{loc[-1]}'"
+            issues.append(ConfigIssue(base.location, base.path, message))
+    if config is None:
+        raise ConfigError(issues)
+
+    valid_channels = known_channels()
+    channel_settings: dict[str, ChannelSettings] = {}
+    for name, raw in config.channels.items():
+        if name not in REGISTRY:
+            base = where(("channels", name))
+            issues.append(ConfigIssue(base.location, base.path,
+                                      f"unknown channel '{name}' (valid: "
+                                      f"{', '.join(valid_channels)})"))
+            continue
+        try:
+            channel_settings[name] = validate_settings(name, raw)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ("channels", name, *(str(p) for p in err["loc"]))
+                base = where(loc)
+                message = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    message = f"unknown key '{loc[-1]}'"
+                issues.append(ConfigIssue(base.location, base.path, message))
+    for name in valid_channels:
+        if name not in config.channels:
+            # Not configured: the file transport writes what would be sent.
+            channel_settings[name] = validate_settings(name, {"transport": "file"})
+
+    segments, seg_errors = parse_segments(config.segments, valid_channels)
+    for seg_err in seg_errors:
+        base = where(seg_err.path)
+        issues.append(ConfigIssue(base.location, base.path, seg_err.message))
+
+    loaded = LoadedConfig(config, path, base_dir, doc, channel_settings, segments)
+    templates = loaded.templates_dir
+    for name, campaign in config.campaigns.items():
+        if campaign.segment not in segments:
+            base = where(("campaigns", name, "segment"))
+            known = ", ".join(sorted(segments)) or "none defined"
+            issues.append(ConfigIssue(base.location, base.path,
+                                      f"unknown segment '{campaign.segment}' (known: {known})"))
+        for index, channel in enumerate(campaign.channels):
+            if channel not in REGISTRY:
+                base = where(("campaigns", name, "channels", index))
+                issues.append(ConfigIssue(base.location, base.path,
+                                          f"unknown channel '{channel}' (valid: "
+                                          f"{', '.join(valid_channels)})"))
+        folder = templates / loaded.template_folder(name)
+        if not folder.is_dir():
+            key = "template" if campaign.template else "segment"
+            base = where(("campaigns", name, key) if campaign.template else ("campaigns", name))
+            issues.append(ConfigIssue(base.location, base.path,
+                                      f"template folder not found: {folder}"))
+    if issues:
+        raise ConfigError(issues)
+    return loaded
+
+
+def _merge_includes(data: dict[str, Any], base_dir: Path, doc: LocatedDocument,
+                    issues: list[ConfigIssue]) -> None:
+    includes = data.get("include") or []
+    if not isinstance(includes, list):
+        return  # the model reports the type error
+    for index, pattern in enumerate(includes):
+        matches = sorted(glob.glob(str(base_dir / str(pattern))))
+        if not matches:
+            issues.append(ConfigIssue(doc.locate(("include", index)), f"include.{index}",
+                                      f"no file matches {pattern!r}"))
+        for match in matches:
+            display = os.path.relpath(match, base_dir)
+            sub_doc = LocatedDocument()
+            included = load_yaml(Path(match), display, sub_doc, issues)
+            if included is None:
+                continue
+            if not isinstance(included, dict):
+                issues.append(ConfigIssue(sub_doc.locate(()), "", "must be a mapping"))
+                continue
+            for key, value in included.items():
+                if key not in _INCLUDABLE or not isinstance(value, dict):
+                    issues.append(ConfigIssue(sub_doc.locate((key,)), key,
+                                              f"an included file may only hold "
+                                              f"{' and '.join(_INCLUDABLE)} mappings"))
+                    continue
+                target = data.setdefault(key, {})
+                if not isinstance(target, dict):
+                    continue
+                for name, body in value.items():
+                    if name in target:
+                        issues.append(ConfigIssue(sub_doc.locate((key, name)), f"{key}.{name}",
+                                                  f"defined twice (also in "
+                                                  f"{doc.locate((key, name))})"))
+                        continue
+                    target[name] = body
+                    for loc_path, loc in sub_doc.locations.items():
+                        if loc_path[:2] == (key, name):
+                            doc.locations[loc_path] = loc

@@ -1,0 +1,86 @@
+"""Typed configuration. Unknown keys are errors (``extra="forbid"``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from ..durations import Duration, Rate  # noqa: F401 - re-exported for channel settings
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _validate_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name like Europe/Kyiv)"
+        ) from None
+    return name
+
+
+TimeZoneName = Annotated[str, BeforeValidator(_validate_timezone)]
+
+
+
+
+class ShopConfig(Strict):
+    name: str = "Our shop"
+    url: str = "https://shop.example"
+    # Base URL of the dispatcher's own web app, used for unsubscribe and preference links.
+    public_url: str = "http://localhost:8080"
+
+
+class DatabaseConfig(Strict):
+    url: str = "sqlite:///dispatcher.db"
+    echo: bool = False
+
+
+class CampaignConfig(Strict):
+    description: str = ""
+    segment: str
+    channels: list[str] = Field(default_factory=lambda: ["email"], min_length=1)
+    template: str | None = None  # folder under templates/; defaults to the campaign's name
+    schedule: str | None = None  # cron, in the config's timezone
+    grace: Duration = timedelta(hours=1)
+    once_per: str = "customer"
+    topic: str = "offers"
+    kind: Literal["marketing", "transactional"] = "marketing"
+    priority: int = 100
+    enabled: bool = True
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+        return value
+
+
+class Config(Strict):
+    shop: ShopConfig = Field(default_factory=ShopConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    timezone: TimeZoneName = "UTC"
+    templates: str = "templates"
+    # Channel settings are validated by each channel's own settings model (channels registry).
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    segments: dict[str, Any] = Field(default_factory=dict)
+    campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
+    include: list[str] = Field(default_factory=list)
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _database_url(cls, value: Any) -> Any:
+        return {"url": value} if isinstance(value, str) else value

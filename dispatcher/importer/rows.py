@@ -1,0 +1,165 @@
+"""Row models for imports: each field validated, each error named by field."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CONSENT_YES = {"yes", "y", "true", "1", "granted", "opt-in", "optin", "subscribed"}
+CONSENT_NO = {"no", "n", "false", "0", "withdrawn", "opt-out", "optout", "unsubscribed"}
+CHANNEL_COLUMNS = {"email": "email", "phone": "sms", "telegram_chat_id": "telegram"}
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and value.strip() == "" else value
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """ISO 8601; naive values are taken as UTC; stored as naive UTC."""
+    value = _blank_to_none(value)
+    if value is None or isinstance(value, datetime):
+        return value
+    text = str(value).strip().replace("Z", "+00:00")
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blanks(cls, value: Any) -> Any:
+        return _blank_to_none(value)
+
+
+class CustomerRow(_Row):
+    id: str = Field(min_length=1, max_length=64)
+    name: str | None = None
+    locale: str | None = Field(default=None, max_length=16)
+    timezone: str | None = None
+    birthday: date | None = None
+    email: str | None = None
+    phone: str | None = None
+    telegram_chat_id: str | None = None
+    email_consent: str | None = None
+    sms_consent: str | None = None
+    telegram_consent: str | None = None
+    consent_at: datetime | None = None
+    consent_source: str | None = None
+    consent_text: str | None = None
+    created_at: datetime | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        local, at, domain = value.rpartition("@")
+        if not at or not local or "." not in domain or " " in value:
+            raise ValueError(f"not an email address: {value!r}")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = "".join(ch for ch in value if ch.isdigit())
+        if not value.strip().startswith("+") or not 8 <= len(digits) <= 15:
+            raise ValueError(f"phone must be in international format like +380501234567; "
+                             f"got {value!r}")
+        return "+" + digits
+
+    @field_validator("email_consent", "sms_consent", "telegram_consent")
+    @classmethod
+    def _consent(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        lowered = str(value).strip().lower()
+        if lowered in CONSENT_YES:
+            return "granted"
+        if lowered in CONSENT_NO:
+            return "withdrawn"
+        raise ValueError(f"consent must be yes or no; got {value!r}")
+
+    @field_validator("consent_at", "created_at", mode="before")
+    @classmethod
+    def _ts(cls, value: Any) -> Any:
+        return parse_timestamp(value)
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attrs(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            return json.loads(value)
+        return value
+
+
+class OrderRow(_Row):
+    id: str = Field(min_length=1, max_length=64)
+    customer_id: str = Field(min_length=1, max_length=64)
+    placed_at: datetime
+    total: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    currency: str = Field(min_length=3, max_length=3)
+    promo_code: str | None = None
+    status: str | None = None
+    delivered_at: datetime | None = None
+
+    @field_validator("placed_at", "delivered_at", mode="before")
+    @classmethod
+    def _ts(cls, value: Any) -> Any:
+        return parse_timestamp(value)
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class CartRow(_Row):
+    id: str = Field(min_length=1, max_length=64)
+    customer_id: str = Field(min_length=1, max_length=64)
+    updated_at: datetime
+    total: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
+    currency: str | None = None
+    items: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("updated_at", mode="before")
+    @classmethod
+    def _ts(cls, value: Any) -> Any:
+        return parse_timestamp(value)
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _items(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return json.loads(value)
+        return value
+
+
+ROW_MODELS: dict[str, type[_Row]] = {"customers": CustomerRow, "orders": OrderRow,
+                                     "carts": CartRow}

@@ -1,0 +1,227 @@
+"""Planning: one set-based statement per campaign step turns a segment into outbox rows.
+
+    audience (segment SQL)
+      -> pick the first channel in the campaign's order with a consented, valid,
+         unsuppressed address
+      -> classify the rest: no_address | opted_out | no_consent | suppressed
+      -> drop customers already handled for this once_per key
+      -> INSERT INTO outbox ... SELECT ...
+
+The run row (campaign, step, scheduled_for) is unique, so two planners firing the
+same schedule plan once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    not_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from .config.load import LoadedConfig
+from .dedupe import dedupe_key, recently_handled
+from .segments.sql import SegmentSQL
+from .store.db import utcnow
+from .store.schema import addresses, outbox, runs, suppressions
+
+SKIP_REASONS = ("no_address", "opted_out", "no_consent", "suppressed")
+
+
+@dataclass
+class Funnel:
+    segment: int = 0
+    already_sent: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    by_channel: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def to_send(self) -> int:
+        return sum(self.by_channel.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"segment": self.segment, "already_sent": self.already_sent,
+                "skipped": dict(self.skipped), "by_channel": dict(self.by_channel),
+                "to_send": self.to_send}
+
+
+@dataclass
+class PlanResult:
+    campaign: str
+    run_id: int
+    scheduled_for: datetime
+    created: bool  # False when this run had been planned already
+    funnel: Funnel
+
+
+def _reach(channel: str) -> Any:
+    """Per customer: the first usable address on ``channel``."""
+    usable = and_(
+        addresses.c.channel == channel,
+        addresses.c.consent == "granted",
+        addresses.c.invalid_at.is_(None),
+        not_(exists(select(literal(1)).where(
+            suppressions.c.channel == addresses.c.channel,
+            suppressions.c.address_hash == addresses.c.address_hash,
+        ))),
+    )
+    return (
+        select(addresses.c.customer_id, func.min(addresses.c.id).label("address_id"))
+        .where(usable)
+        .group_by(addresses.c.customer_id)
+        .subquery(f"reach_{channel}")
+    )
+
+
+def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime,
+               now: datetime, step: str = "") -> Any:
+    """SELECT per audience member: channel, address_id, status, reason, dedupe_key, done."""
+    campaign = loaded.config.campaigns[campaign_name]
+    seg = SegmentSQL(loaded.segments, now, loaded.config.timezone)
+    audience = seg.select_ids(campaign.segment).subquery("audience")
+    cid = audience.c.customer_id
+
+    reaches = [(name, _reach(name)) for name in campaign.channels]
+    flags = (
+        select(
+            addresses.c.customer_id,
+            func.max(case((addresses.c.consent == "granted", 1), else_=0)).label("granted"),
+            func.max(case((addresses.c.consent == "withdrawn", 1), else_=0)).label("withdrawn"),
+        )
+        .where(addresses.c.channel.in_(campaign.channels))
+        .group_by(addresses.c.customer_id)
+        .subquery("address_flags")
+    )
+    source: Any = audience
+    for _, reach in reaches:
+        source = source.outerjoin(reach, reach.c.customer_id == cid)
+    source = source.outerjoin(flags, flags.c.customer_id == cid)
+
+    reachable = [(reach.c.address_id.is_not(None), name) for name, reach in reaches]
+    channel = case(*[(cond, literal(name)) for cond, name in reachable], else_=None)
+    address_id = func.coalesce(*[reach.c.address_id for _, reach in reaches], None) \
+        if len(reaches) > 1 else reaches[0][1].c.address_id
+    any_reach = func.coalesce(*[reach.c.address_id for _, reach in reaches], None).is_not(None) \
+        if len(reaches) > 1 else reaches[0][1].c.address_id.is_not(None)
+    reason = case(
+        (any_reach, None),
+        (flags.c.customer_id.is_(None), "no_address"),
+        (and_(flags.c.granted == 0, flags.c.withdrawn == 1), "opted_out"),
+        (flags.c.granted == 0, "no_consent"),
+        else_="suppressed",
+    )
+    key = dedupe_key(campaign.once_per, cid, scheduled_for, loaded.config.timezone)
+    done: ColumnElement[bool] = exists(select(literal(1)).where(
+        outbox.c.campaign == campaign_name, outbox.c.step == step, outbox.c.dedupe_key == key))
+    recent = recently_handled(campaign.once_per, campaign_name, step, cid, now)
+    if recent is not None:
+        done = done | recent
+    return (
+        select(
+            cid.label("customer_id"),
+            channel.label("channel"),
+            address_id.label("address_id"),
+            case((any_reach, "pending"), else_="skipped").label("status"),
+            reason.label("reason"),
+            case((any_reach, key), else_=None).label("dedupe_key"),
+            case((done, 1), else_=0).label("done"),
+        )
+        .select_from(source)
+    )
+
+
+def preview_funnel(engine: Engine, loaded: LoadedConfig, campaign_name: str,
+                   scheduled_for: datetime, now: datetime) -> Funnel:
+    """The funnel without writing anything."""
+    rows = candidates(loaded, campaign_name, scheduled_for, now).subquery("candidates")
+    query = select(rows.c.status, rows.c.reason, rows.c.channel, rows.c.done,
+                   func.count()).group_by(rows.c.status, rows.c.reason, rows.c.channel,
+                                          rows.c.done)
+    funnel = Funnel()
+    with engine.connect() as conn:
+        for status, reason, channel, done, count in conn.execute(query):
+            funnel.segment += count
+            if done:
+                funnel.already_sent += count
+            elif status == "skipped":
+                funnel.skipped[reason] = funnel.skipped.get(reason, 0) + count
+            else:
+                funnel.by_channel[channel] = funnel.by_channel.get(channel, 0) + count
+    return funnel
+
+
+def plan_run(engine: Engine, loaded: LoadedConfig, campaign_name: str,
+             scheduled_for: datetime, now: datetime | None = None) -> PlanResult:
+    """Plan one run into the outbox; planning the same (campaign, scheduled_for) twice
+    plans it once."""
+    now = now or utcnow()
+    campaign = loaded.config.campaigns[campaign_name]
+    with engine.begin() as conn:
+        try:
+            with conn.begin_nested():
+                run_id = conn.execute(
+                    insert(runs).values(campaign=campaign_name, step="",
+                                        scheduled_for=scheduled_for, status="planning",
+                                        created_at=now).returning(runs.c.id)
+                ).scalar_one()
+        except IntegrityError:
+            existing = _existing_run(conn, campaign_name, scheduled_for)
+            return PlanResult(campaign_name, existing[0], scheduled_for, False,
+                              _funnel_from(existing[1]))
+        rows = candidates(loaded, campaign_name, scheduled_for, now).subquery("candidates")
+        columns = ["run_id", "campaign", "step", "customer_id", "channel", "address_id",
+                   "topic", "kind", "status", "reason", "dedupe_key", "not_before",
+                   "attempts", "created_at", "updated_at"]
+        select_rows = select(
+            literal(run_id), literal(campaign_name), literal(""), rows.c.customer_id,
+            rows.c.channel, rows.c.address_id, literal(campaign.topic), literal(campaign.kind),
+            rows.c.status, rows.c.reason, rows.c.dedupe_key, literal(now), literal(0),
+            literal(now), literal(now),
+        ).where(rows.c.done == 0)
+        conn.execute(insert(outbox).from_select(columns, select_rows))
+        funnel = _count_run(conn, run_id)
+        conn.execute(update(runs).where(runs.c.id == run_id)
+                     .values(status="planned", funnel=funnel.as_dict()))
+    return PlanResult(campaign_name, run_id, scheduled_for, True, funnel)
+
+
+def _existing_run(conn: Connection, campaign: str, scheduled_for: datetime) -> tuple[int, Any]:
+    row = conn.execute(select(runs.c.id, runs.c.funnel).where(
+        runs.c.campaign == campaign, runs.c.step == "",
+        runs.c.scheduled_for == scheduled_for)).one()
+    return int(row[0]), row[1]
+
+
+def _count_run(conn: Connection, run_id: int) -> Funnel:
+    funnel = Funnel()
+    query = (select(outbox.c.status, outbox.c.reason, outbox.c.channel, func.count())
+             .where(outbox.c.run_id == run_id)
+             .group_by(outbox.c.status, outbox.c.reason, outbox.c.channel))
+    for status, reason, channel, count in conn.execute(query):
+        funnel.segment += count
+        if status == "skipped":
+            funnel.skipped[reason] = funnel.skipped.get(reason, 0) + count
+        else:
+            funnel.by_channel[channel] = funnel.by_channel.get(channel, 0) + count
+    return funnel
+
+
+def _funnel_from(data: Any) -> Funnel:
+    if not data:
+        return Funnel()
+    return Funnel(data.get("segment", 0), data.get("already_sent", 0),
+                  dict(data.get("skipped", {})), dict(data.get("by_channel", {})))

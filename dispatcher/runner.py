@@ -1,0 +1,36 @@
+"""One pass of the dispatcher: plan the due run of each campaign, then send what is due."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .app import latest_fire_time, open_channels, open_store
+from .config.load import LoadedConfig
+from .planner import PlanResult, plan_run
+from .sender import Sender, SenderOptions, SendStats
+from .store.db import utcnow
+
+
+@dataclass
+class RunOnceResult:
+    plans: list[PlanResult] = field(default_factory=list)
+    stats: SendStats = field(default_factory=SendStats)
+
+
+async def run_once(loaded: LoadedConfig, campaigns: list[str], now: datetime | None = None,
+                   wait_retries: float = 60,
+                   options: SenderOptions | None = None) -> RunOnceResult:
+    engine = open_store(loaded)
+    result = RunOnceResult()
+    plan_now = now or utcnow()
+    for name in campaigns:
+        scheduled = latest_fire_time(loaded, name, plan_now)
+        result.plans.append(plan_run(engine, loaded, name, scheduled, plan_now))
+    options = options or SenderOptions()
+    options.wait_for_retries = timedelta(seconds=wait_retries)
+    async with open_channels(loaded) as channels:
+        sender = Sender(engine, loaded, channels, options)
+        result.stats = await sender.drain(campaigns)
+    engine.dispose()
+    return result

@@ -1,0 +1,181 @@
+"""Database schema (SQLAlchemy Core). All timestamps are naive UTC.
+
+The outbox is the ledger: planning inserts rows, workers lease and send them,
+and caps, dedupe and reports are computed from it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BigInteger ids autoincrement on PostgreSQL; SQLite needs plain INTEGER for rowid aliasing.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text),
+    Column("locale", String(16)),
+    Column("timezone", String(64)),
+    Column("birthday", Date),
+    Column("attributes", JSON, nullable=False, default=dict),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# One row per way to reach a customer: an email address, a phone number, a
+# Telegram chat id or a web-push endpoint (with its keys in ``data``).
+addresses = Table(
+    "addresses",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", String(64), ForeignKey("customers.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("address_hash", String(64), nullable=False),
+    Column("data", JSON),
+    Column("consent", String(16)),  # 'granted' | 'withdrawn' | NULL (never asked)
+    Column("consent_at", DateTime),
+    Column("consent_source", Text),
+    Column("consent_text", Text),
+    Column("invalid_at", DateTime),  # provider said the address is not deliverable
+    Column("invalid_reason", Text),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("customer_id", "channel", "address_hash"),
+    Index("ix_addresses_channel_hash", "channel", "address_hash"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("customer_id", String(64), ForeignKey("customers.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("placed_at", DateTime, nullable=False),
+    Column("total", Numeric(14, 2), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("promo_code", String(64)),
+    Column("status", String(32)),
+    Column("delivered_at", DateTime),
+    Index("ix_orders_customer_placed", "customer_id", "placed_at"),
+    Index("ix_orders_promo_code", "promo_code"),
+)
+
+carts = Table(
+    "carts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("customer_id", String(64), ForeignKey("customers.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("total", Numeric(14, 2)),
+    Column("currency", String(3)),
+    Column("items", JSON),
+    Index("ix_carts_customer_updated", "customer_id", "updated_at"),
+)
+
+# A run is one firing of one campaign step for one scheduled time; the unique key
+# is what makes planning the same run twice plan it once.
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("campaign", String(128), nullable=False),
+    Column("step", String(64), nullable=False, default=""),
+    Column("scheduled_for", DateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # planning|planned|done|missed|failed
+    Column("funnel", JSON),
+    Column("created_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    UniqueConstraint("campaign", "step", "scheduled_for"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", BigInteger, ForeignKey("runs.id"), nullable=False),
+    Column("campaign", String(128), nullable=False),
+    Column("step", String(64), nullable=False, default=""),
+    Column("customer_id", String(64), nullable=False),
+    Column("channel", String(16)),
+    Column("address_id", BigInteger),
+    Column("variant", String(64)),
+    Column("topic", String(64)),
+    Column("kind", String(16)),  # marketing | transactional
+    # pending | sending | sent | failed | uncertain | skipped | held_out
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    # Rows that count as "done" for the campaign carry a key; skipped rows don't,
+    # so a customer skipped today can still be messaged on a later run.
+    Column("dedupe_key", String(128)),
+    Column("not_before", DateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_until", DateTime),
+    Column("leased_by", String(64)),
+    Column("provider_id", Text),
+    Column("error_class", String(16)),
+    Column("last_error", Text),
+    Column("data", JSON),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    UniqueConstraint("campaign", "step", "dedupe_key"),
+    Index("ix_outbox_status_not_before", "status", "not_before"),
+    Index("ix_outbox_customer_created", "customer_id", "created_at"),
+    Index("ix_outbox_run", "run_id"),
+)
+
+# Who must never be messaged on a channel, by address hash so that erasure can
+# keep the suppression without keeping the address.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(16), nullable=False),
+    Column("address_hash", String(64), nullable=False),
+    Column("reason", String(32), nullable=False),  # opted_out | bounced | provider_gone | erased
+    Column("source", Text),
+    Column("provider_code", String(32)),
+    Column("campaign", String(128)),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("channel", "address_hash"),
+)
+
+# Test sends are kept apart from the outbox so they never count toward caps or reports.
+test_sends = Table(
+    "test_sends",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("campaign", String(128), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("provider_id", Text),
+    Column("created_at", DateTime, nullable=False),
+)

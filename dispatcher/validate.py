@@ -1,0 +1,65 @@
+"""``dispatcher validate``: render every template of every campaign before anything is sent."""
+
+from __future__ import annotations
+
+from .compose import Recipient, compose
+from .config.errors import ConfigError, ConfigIssue, Location
+from .config.load import LoadedConfig
+from .context import SAMPLE_CUSTOMERS, build_context
+from .dedupe import validate_once_per
+from .templating import TemplateProblem, TemplateRenderer
+
+SAMPLE_ADDRESSES = {"email": "sample@example.com", "sms": "+380501234567",
+                    "telegram": "123456789", "push": "https://push.example/sub/1"}
+
+
+def validate_all(loaded: LoadedConfig) -> list[ConfigIssue]:
+    """Raise ConfigError with every template problem; return warnings."""
+    issues: list[ConfigIssue] = []
+    renderer = TemplateRenderer(loaded.templates_dir)
+    for name, campaign in loaded.config.campaigns.items():
+        problem = validate_once_per(campaign.once_per)
+        if problem:
+            loc = loaded.doc.locate(("campaigns", name, "once_per"))
+            issues.append(ConfigIssue(loc, f"campaigns.{name}.once_per", problem))
+        folder = loaded.template_folder(name)
+        locales = {None} | {p.parent.name for p in renderer.all_parts(folder)
+                            if p.parent != renderer.root / folder}
+        for channel in campaign.channels:
+            for customer, stats in SAMPLE_CUSTOMERS:
+                for locale in sorted(locales, key=lambda v: v or ""):
+                    sample = customer.__class__(**{**customer.__dict__, "locale": locale})
+                    context = build_context(
+                        sample, stats, name, campaign, loaded.config.shop, channel,
+                        f"{loaded.config.shop.public_url}/u/sample-token",
+                        f"{loaded.config.shop.public_url}/preferences/sample-token",
+                        sample_extra(loaded, name, channel),
+                    )
+                    to = Recipient(sample.id, SAMPLE_ADDRESSES.get(channel, "sample"),
+                                   sample.name, locale, sample_data(channel))
+                    try:
+                        message = compose(channel, renderer, folder, name, to, context)
+                        for check in VALIDATORS.get(channel, ()):
+                            check(loaded, name, message)
+                    except TemplateProblem as exc:
+                        issues.append(ConfigIssue(Location(exc.file, exc.line or 1, 1),
+                                                  f"campaigns.{name}",
+                                                  f"{channel}: {exc.message}"))
+    unique = list(dict.fromkeys(issues))
+    errors = [i for i in unique if i.severity == "error"]
+    if errors:
+        raise ConfigError(unique)
+    return unique
+
+
+def sample_extra(loaded: LoadedConfig, campaign: str, channel: str) -> dict[str, object]:
+    settings = loaded.channel_settings.get(channel)
+    return {"unsubscribe_mailto": getattr(settings, "unsubscribe_mailto", None)}
+
+
+def sample_data(channel: str) -> dict[str, object]:
+    return {}
+
+
+# Per-channel checks on a rendered sample (size limits etc.); channels add theirs.
+VALIDATORS: dict[str, tuple] = {}

@@ -1,0 +1,1 @@
+"""The daemon's small ASGI app: unsubscribe, preferences, webhooks, events, metrics."""

@@ -1,0 +1,49 @@
+"""Assemble the ASGI app from the route modules of each feature.
+
+Each feature module exposes ``routes(state) -> list[BaseRoute]``; this file only
+lists them, so features can be added without touching each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import BaseRoute, Route
+
+from ..config.load import LoadedConfig
+
+
+@dataclass
+class WebState:
+    """What handlers need; ``loaded`` is swapped on config reload."""
+
+    loaded: LoadedConfig
+    engine: Engine
+    extra: dict[str, Any]
+
+
+async def healthz(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+# "module:function" of each feature's route factory; missing modules are skipped so
+# that a feature can land on its own.
+ROUTE_MODULES: list[str] = []
+
+
+def create_app(state: WebState) -> Starlette:
+    import importlib
+
+    routes: list[BaseRoute] = [Route("/healthz", healthz)]
+    for path in ROUTE_MODULES:
+        module_name, _, attr = path.partition(":")
+        module = importlib.import_module(module_name)
+        routes.extend(getattr(module, attr)(state))
+    app = Starlette(routes=routes)
+    app.state.web = state
+    return app

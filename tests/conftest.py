@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .shop import Shop
+from .smtp_server import SMTPServer
+
+
+@pytest.fixture
+def smtp() -> Iterator[SMTPServer]:
+    with SMTPServer() as server:
+        yield server
+
+
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Shop:
+    monkeypatch.delenv("DISPATCHER_DATABASE_URL", raising=False)
+    monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
+    return Shop(tmp_path)
