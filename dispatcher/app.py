@@ -65,7 +65,6 @@ def latest_fire_time(loaded: LoadedConfig, campaign: str, now: datetime) -> date
         trigger = CronTrigger.from_crontab(schedule, timezone=tz)
         probe = local_now - timedelta(days=366)
         previous = None
-        fire = trigger.get_next_fire_time(None, probe)
         # Walk forward from a day back is enough for all but yearly schedules.
         start = local_now - timedelta(days=1)
         fire = trigger.get_next_fire_time(None, start)

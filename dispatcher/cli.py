@@ -240,5 +240,14 @@ def init_db(config: ConfigOption = None) -> None:
     console.print(f"database ready: {loaded.database_url().split('@')[-1]}")
 
 
+# Feature modules that add commands to ``app`` when imported (one line per feature,
+# so features land without touching each other's commands).
+COMMAND_MODULES: list[str] = []
+
+
 def main() -> None:
+    import importlib
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module)
     app()
