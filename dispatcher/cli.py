@@ -240,14 +240,21 @@ def init_db(config: ConfigOption = None) -> None:
     console.print(f"database ready: {loaded.database_url().split('@')[-1]}")
 
 
+def main() -> None:
+    app()
+
+
 # Feature modules that add commands to ``app`` when imported (one line per feature,
-# so features land without touching each other's commands).
+# so features land without touching each other's commands). Imported last: each
+# does ``from dispatcher.cli import app`` and decorates its commands.
 COMMAND_MODULES: list[str] = []
 
 
-def main() -> None:
+def _register_feature_commands() -> None:
     import importlib
 
     for module in COMMAND_MODULES:
         importlib.import_module(module)
-    app()
+
+
+_register_feature_commands()
