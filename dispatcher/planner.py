@@ -35,6 +35,8 @@ from sqlalchemy.exc import IntegrityError
 
 from .config.load import LoadedConfig
 from .dedupe import dedupe_key, recently_handled
+from .mechanics.audience import audience as mechanics_audience
+from .mechanics.sequences import step_channels
 from .segments.sql import SegmentSQL
 from .store.db import utcnow
 from .store.schema import addresses, outbox, runs, suppressions
@@ -66,6 +68,7 @@ class PlanResult:
     scheduled_for: datetime
     created: bool  # False when this run had been planned already
     funnel: Funnel
+    step: str = ""  # a sequence step's name; "" for single-message campaigns
 
 
 def _reach(channel: str) -> Any:
@@ -92,17 +95,19 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
     """SELECT per audience member: channel, address_id, status, reason, dedupe_key, done."""
     campaign = loaded.config.campaigns[campaign_name]
     seg = SegmentSQL(loaded.segments, now, loaded.config.timezone)
-    audience = seg.select_ids(campaign.segment).subquery("audience")
+    # Segment + trigger + sequence rules; carries the cart/order/tier once_per keys on.
+    audience = mechanics_audience(loaded, campaign_name, step, seg, now)
     cid = audience.c.customer_id
+    channels = step_channels(campaign, step)
 
-    reaches = [(name, _reach(name)) for name in campaign.channels]
+    reaches = [(name, _reach(name)) for name in channels]
     flags = (
         select(
             addresses.c.customer_id,
             func.max(case((addresses.c.consent == "granted", 1), else_=0)).label("granted"),
             func.max(case((addresses.c.consent == "withdrawn", 1), else_=0)).label("withdrawn"),
         )
-        .where(addresses.c.channel.in_(campaign.channels))
+        .where(addresses.c.channel.in_(channels))
         .group_by(addresses.c.customer_id)
         .subquery("address_flags")
     )
@@ -124,7 +129,8 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
         (flags.c.granted == 0, "no_consent"),
         else_="suppressed",
     )
-    key = dedupe_key(campaign.once_per, cid, scheduled_for, loaded.config.timezone)
+    key = dedupe_key(campaign.once_per, cid, scheduled_for, loaded.config.timezone,
+                     audience.c.subject)
     done: ColumnElement[bool] = exists(select(literal(1)).where(
         outbox.c.campaign == campaign_name, outbox.c.step == step, outbox.c.dedupe_key == key))
     recent = recently_handled(campaign.once_per, campaign_name, step, cid, now)
@@ -145,9 +151,9 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
 
 
 def preview_funnel(engine: Engine, loaded: LoadedConfig, campaign_name: str,
-                   scheduled_for: datetime, now: datetime) -> Funnel:
+                   scheduled_for: datetime, now: datetime, step: str = "") -> Funnel:
     """The funnel without writing anything."""
-    rows = candidates(loaded, campaign_name, scheduled_for, now).subquery("candidates")
+    rows = candidates(loaded, campaign_name, scheduled_for, now, step).subquery("candidates")
     query = select(rows.c.status, rows.c.reason, rows.c.channel, rows.c.done,
                    func.count()).group_by(rows.c.status, rows.c.reason, rows.c.channel,
                                           rows.c.done)
@@ -165,7 +171,8 @@ def preview_funnel(engine: Engine, loaded: LoadedConfig, campaign_name: str,
 
 
 def plan_run(engine: Engine, loaded: LoadedConfig, campaign_name: str,
-             scheduled_for: datetime, now: datetime | None = None) -> PlanResult:
+             scheduled_for: datetime, now: datetime | None = None,
+             step: str = "") -> PlanResult:
     """Plan one run into the outbox; planning the same (campaign, scheduled_for) twice
     plans it once."""
     now = now or utcnow()
@@ -174,20 +181,20 @@ def plan_run(engine: Engine, loaded: LoadedConfig, campaign_name: str,
         try:
             with conn.begin_nested():
                 run_id = conn.execute(
-                    insert(runs).values(campaign=campaign_name, step="",
+                    insert(runs).values(campaign=campaign_name, step=step,
                                         scheduled_for=scheduled_for, status="planning",
                                         created_at=now).returning(runs.c.id)
                 ).scalar_one()
         except IntegrityError:
-            existing = _existing_run(conn, campaign_name, scheduled_for)
+            existing = _existing_run(conn, campaign_name, scheduled_for, step)
             return PlanResult(campaign_name, existing[0], scheduled_for, False,
-                              _funnel_from(existing[1]))
-        rows = candidates(loaded, campaign_name, scheduled_for, now).subquery("candidates")
+                              _funnel_from(existing[1]), step)
+        rows = candidates(loaded, campaign_name, scheduled_for, now, step).subquery("candidates")
         columns = ["run_id", "campaign", "step", "customer_id", "channel", "address_id",
                    "topic", "kind", "status", "reason", "dedupe_key", "not_before",
                    "attempts", "created_at", "updated_at"]
         select_rows = select(
-            literal(run_id), literal(campaign_name), literal(""), rows.c.customer_id,
+            literal(run_id), literal(campaign_name), literal(step), rows.c.customer_id,
             rows.c.channel, rows.c.address_id, literal(campaign.topic), literal(campaign.kind),
             rows.c.status, rows.c.reason, rows.c.dedupe_key, literal(now), literal(0),
             literal(now), literal(now),
@@ -196,12 +203,13 @@ def plan_run(engine: Engine, loaded: LoadedConfig, campaign_name: str,
         funnel = _count_run(conn, run_id)
         conn.execute(update(runs).where(runs.c.id == run_id)
                      .values(status="planned", funnel=funnel.as_dict()))
-    return PlanResult(campaign_name, run_id, scheduled_for, True, funnel)
+    return PlanResult(campaign_name, run_id, scheduled_for, True, funnel, step)
 
 
-def _existing_run(conn: Connection, campaign: str, scheduled_for: datetime) -> tuple[int, Any]:
+def _existing_run(conn: Connection, campaign: str, scheduled_for: datetime,
+                  step: str = "") -> tuple[int, Any]:
     row = conn.execute(select(runs.c.id, runs.c.funnel).where(
-        runs.c.campaign == campaign, runs.c.step == "",
+        runs.c.campaign == campaign, runs.c.step == step,
         runs.c.scheduled_for == scheduled_for)).one()
     return int(row[0]), row[1]
 

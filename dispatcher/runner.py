@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .app import latest_fire_time, open_channels, open_store
+from .app import open_channels, open_store
 from .config.load import LoadedConfig
-from .planner import PlanResult, plan_run
+from .mechanics.schedule import plan_due
+from .planner import PlanResult
 from .sender import Sender, SenderOptions, SendStats
 from .store.db import utcnow
 from .validate import validate_all
@@ -29,8 +30,8 @@ async def run_once(loaded: LoadedConfig, campaigns: list[str], now: datetime | N
     result = RunOnceResult()
     plan_now = now or utcnow()
     for name in campaigns:
-        scheduled = latest_fire_time(loaded, name, plan_now)
-        result.plans.append(plan_run(engine, loaded, name, scheduled, plan_now))
+        # Sequences plan each due step; other campaigns their cron's latest run.
+        result.plans.extend(plan_due(engine, loaded, name, plan_now))
     options = options or SenderOptions()
     options.wait_for_retries = timedelta(seconds=wait_retries)
     async with open_channels(loaded) as channels:

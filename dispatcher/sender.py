@@ -28,6 +28,10 @@ from .compose import Recipient, compose
 from .config.load import LoadedConfig
 from .context import OrderStats, build_context
 from .links import LinkClaims, preferences_url, unsubscribe_url
+from .mechanics.context import mechanics_context
+from .mechanics.promo import Promo
+from .mechanics.send_checks import expired_campaigns, issue_promos
+from .mechanics.sequences import step_folder
 from .ratelimit import RateLimiter
 from .recipients import load_customers, load_stats
 from .store.db import utcnow
@@ -179,7 +183,8 @@ class Sender:
                         leased_by=self.options.worker_id, attempts=outbox.c.attempts + 1,
                         updated_at=now)
                 .returning(outbox.c.id, outbox.c.campaign, outbox.c.channel,
-                           outbox.c.attempts, outbox.c.address_id, outbox.c.customer_id)
+                           outbox.c.attempts, outbox.c.address_id, outbox.c.customer_id,
+                           outbox.c.step)
             ).all()
             if not claimed:
                 return []
@@ -203,11 +208,16 @@ class Sender:
         people = load_customers(conn, customer_ids)
         stats = load_stats(conn, customer_ids)
         jobs = []
+        to_render: list[tuple[_Job, Any, Any, Any]] = []
+        expired = expired_campaigns(self.loaded, {row.campaign for row in claimed},
+                                    self.clock())
         for row in sorted(claimed, key=lambda r: r.id):
             job = _Job(row.id, row.campaign, row.channel, row.attempts, row.address_id)
             address = usable.get(row.address_id)
             customer = people.get(row.customer_id)
-            if address is None or customer is None:
+            if row.campaign in expired:
+                job.skip_reason = "expired"  # the offer ended between planning and sending
+            elif address is None or customer is None:
                 job.skip_reason = "no_address"
             elif address.suppressed is not None:
                 job.skip_reason = "suppressed"
@@ -216,17 +226,24 @@ class Sender:
             elif address.invalid_at is not None:
                 job.skip_reason = "suppressed"
             else:
-                try:
-                    job.message = self.render(row.campaign, row.channel, customer,
-                                              stats.get(row.customer_id, OrderStats()),
-                                              address, row.id)
-                except TemplateProblem as exc:
-                    job.problem = f"template: {exc}"
+                to_render.append((job, row, customer, address))
             jobs.append(job)
+        # Promo codes only for messages that go out; issued in this (claiming) transaction.
+        promos = issue_promos(conn, self.loaded, [row for _, row, _, _ in to_render],
+                              self.clock())
+        for job, row, customer, address in to_render:
+            try:
+                job.message = self.render(row.campaign, row.channel, customer,
+                                          stats.get(row.customer_id, OrderStats()),
+                                          address, row.id, step=row.step,
+                                          promo=promos.get(row.id))
+            except TemplateProblem as exc:
+                job.problem = f"template: {exc}"
         return jobs
 
     def render(self, campaign_name: str, channel: str, customer: Any, stats: OrderStats,
-               address: Any, outbox_id: int | None, is_test: bool = False) -> RenderedMessage:
+               address: Any, outbox_id: int | None, is_test: bool = False, step: str = "",
+               promo: Promo | None = None) -> RenderedMessage:
         campaign = self.loaded.config.campaigns[campaign_name]
         shop = self.loaded.config.shop
         claims = LinkClaims(customer.id, channel, address.address_hash, campaign_name)
@@ -234,9 +251,10 @@ class Sender:
         context = build_context(
             customer, stats, campaign_name, campaign, shop, channel,
             unsubscribe_url(shop.public_url, claims), preferences_url(shop.public_url, claims),
-            {"unsubscribe_mailto": getattr(settings, "unsubscribe_mailto", None)},
+            {"unsubscribe_mailto": getattr(settings, "unsubscribe_mailto", None),
+             **mechanics_context(self.loaded, campaign_name, customer, stats, promo)},
         )
-        folder = self.loaded.template_folder(campaign_name)
+        folder = step_folder(self.loaded.template_folder(campaign_name), campaign, step)
         recipient = Recipient(customer.id, address.address, customer.name, customer.locale,
                               dict(address.data or {}))
         message = compose(channel, self.renderer, folder, campaign_name, recipient, context)

@@ -7,6 +7,10 @@ from .config.errors import ConfigError, ConfigIssue, Location
 from .config.load import LoadedConfig
 from .context import SAMPLE_CUSTOMERS, build_context
 from .dedupe import validate_once_per
+from .mechanics.checks import mechanics_issues, template_targets
+from .mechanics.context import mechanics_context
+from .mechanics.send_checks import sample_promo
+from .store.db import utcnow
 from .templating import TemplateProblem, TemplateRenderer
 
 SAMPLE_ADDRESSES = {"email": "sample@example.com", "sms": "+380501234567",
@@ -28,34 +32,46 @@ def validate_all(loaded: LoadedConfig,
         if problem:
             loc = loaded.doc.locate(("campaigns", name, "once_per"))
             issues.append(ConfigIssue(loc, f"campaigns.{name}.once_per", problem))
-        folder = loaded.template_folder(name)
-        locales = {None} | {p.parent.name for p in renderer.all_parts(folder)
-                            if p.parent != renderer.root / folder}
-        for channel in campaign.channels:
-            for customer, stats in SAMPLE_CUSTOMERS:
-                for locale in sorted(locales, key=lambda v: v or ""):
-                    sample = customer.__class__(**{**customer.__dict__, "locale": locale})
-                    context = build_context(
-                        sample, stats, name, campaign, loaded.config.shop, channel,
-                        f"{loaded.config.shop.public_url}/u/sample-token",
-                        f"{loaded.config.shop.public_url}/preferences/sample-token",
-                        sample_extra(loaded, name, channel),
-                    )
-                    to = Recipient(sample.id, SAMPLE_ADDRESSES.get(channel, "sample"),
-                                   sample.name, locale, sample_data(channel))
-                    try:
-                        message = compose(channel, renderer, folder, name, to, context)
-                        for check in VALIDATORS.get(channel, ()):
-                            check(loaded, name, message)
-                    except TemplateProblem as exc:
-                        issues.append(ConfigIssue(Location(exc.file, exc.line or 1, 1),
-                                                  f"campaigns.{name}",
-                                                  f"{channel}: {exc.message}"))
+        step_issues = mechanics_issues(loaded, name)
+        issues.extend(step_issues)
+        if step_issues:
+            continue
+        for folder, channels in template_targets(loaded, name):
+            _render_samples(loaded, renderer, name, folder, channels, issues)
     unique = list(dict.fromkeys(issues))
     errors = [i for i in unique if i.severity == "error"]
     if errors:
         raise ConfigError(unique)
     return unique
+
+
+def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str, folder: str,
+                    channels: list[str], issues: list[ConfigIssue]) -> None:
+    campaign = loaded.config.campaigns[name]
+    locales = {None} | {p.parent.name for p in renderer.all_parts(folder)
+                        if p.parent != renderer.root / folder}
+    for channel in channels:
+        for customer, stats in SAMPLE_CUSTOMERS:
+            for locale in sorted(locales, key=lambda v: v or ""):
+                sample = customer.__class__(**{**customer.__dict__, "locale": locale})
+                context = build_context(
+                    sample, stats, name, campaign, loaded.config.shop, channel,
+                    f"{loaded.config.shop.public_url}/u/sample-token",
+                    f"{loaded.config.shop.public_url}/preferences/sample-token",
+                    {**sample_extra(loaded, name, channel),
+                     **mechanics_context(loaded, name, sample, stats,
+                                         sample_promo(loaded, name, utcnow()))},
+                )
+                to = Recipient(sample.id, SAMPLE_ADDRESSES.get(channel, "sample"),
+                               sample.name, locale, sample_data(channel))
+                try:
+                    message = compose(channel, renderer, folder, name, to, context)
+                    for check in VALIDATORS.get(channel, ()):
+                        check(loaded, name, message)
+                except TemplateProblem as exc:
+                    issues.append(ConfigIssue(Location(exc.file, exc.line or 1, 1),
+                                              f"campaigns.{name}",
+                                              f"{channel}: {exc.message}"))
 
 
 def sample_extra(loaded: LoadedConfig, campaign: str, channel: str) -> dict[str, object]:

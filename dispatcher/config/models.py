@@ -6,9 +6,24 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from ..durations import Duration, Rate  # noqa: F401 - re-exported for channel settings
+from .mechanics import (
+    LoyaltyConfig,
+    PromoConfig,
+    StepConfig,
+    TriggerConfig,
+    When,
+    check_campaign,
+)
 
 
 class Strict(BaseModel):
@@ -54,6 +69,12 @@ class CampaignConfig(Strict):
     kind: Literal["marketing", "transactional"] = "marketing"
     priority: int = 100
     enabled: bool = True
+    # Retention mechanics (dispatcher/mechanics/): what fires it, its steps, its deadline.
+    trigger: TriggerConfig | None = None
+    starts_at: When | None = None  # a sale's start; sequence step offsets count from it
+    steps: list[StepConfig] = Field(default_factory=list)
+    expires_at: When | None = None  # nothing is sent at or after it (a date: end of that day)
+    promo: PromoConfig | None = None  # a personal one-time code per recipient
 
     @field_validator("schedule")
     @classmethod
@@ -68,6 +89,11 @@ class CampaignConfig(Strict):
             raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
         return value
 
+    @model_validator(mode="after")
+    def _mechanics(self) -> CampaignConfig:
+        check_campaign(self.once_per, self.trigger, self.starts_at, self.steps)
+        return self
+
 
 class Config(Strict):
     shop: ShopConfig = Field(default_factory=ShopConfig)
@@ -78,6 +104,7 @@ class Config(Strict):
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     segments: dict[str, Any] = Field(default_factory=dict)
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
+    loyalty: LoyaltyConfig = Field(default_factory=LoyaltyConfig)
     include: list[str] = Field(default_factory=list)
 
     @field_validator("database", mode="before")

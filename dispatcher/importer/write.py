@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..mechanics.promo import record_redemptions
 from ..store.db import address_hash, normalize_address
 from ..store.schema import addresses, carts, customers, orders
 from .rows import CHANNEL_COLUMNS, CartRow, CustomerRow, OrderRow
@@ -106,6 +107,8 @@ def write_orders(conn: Connection, rows: list[OrderRow], now: datetime) -> None:
     upsert(conn, orders, [r.model_dump() for r in rows], ["id"],
            ["customer_id", "placed_at", "total", "currency", "promo_code", "status",
             "delivered_at"])
+    # An order carrying a personal promo code redeems it (first order only).
+    record_redemptions(conn, rows)
 
 
 def write_carts(conn: Connection, rows: list[CartRow], now: datetime) -> None:

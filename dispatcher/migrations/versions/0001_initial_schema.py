@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:34:59.362095
+Create Date: 2026-11-23 11:50:42.624701
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 
 revision = '0001'
 down_revision = None
@@ -29,6 +30,24 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers'))
     )
+    op.create_table('promo_codes',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('code', sa.String(length=64), nullable=False),
+    sa.Column('campaign', sa.String(length=128), nullable=False),
+    sa.Column('step', sa.String(length=64), nullable=False),
+    sa.Column('customer_id', sa.String(length=64), nullable=False),
+    sa.Column('outbox_id', sa.BigInteger(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('redeemed_at', sa.DateTime(), nullable=True),
+    sa.Column('redeemed_order_id', sa.String(length=64), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_promo_codes')),
+    sa.UniqueConstraint('code', name=op.f('uq_promo_codes_code')),
+    sa.UniqueConstraint('outbox_id', name=op.f('uq_promo_codes_outbox_id'))
+    )
+    with op.batch_alter_table('promo_codes', schema=None) as batch_op:
+        batch_op.create_index('ix_promo_codes_campaign', ['campaign'], unique=False)
+
     op.create_table('runs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('campaign', sa.String(length=128), nullable=False),
@@ -173,5 +192,9 @@ def downgrade() -> None:
     op.drop_table('test_sends')
     op.drop_table('suppressions')
     op.drop_table('runs')
+    with op.batch_alter_table('promo_codes', schema=None) as batch_op:
+        batch_op.drop_index('ix_promo_codes_campaign')
+
+    op.drop_table('promo_codes')
     op.drop_table('customers')
     # ### end Alembic commands ###

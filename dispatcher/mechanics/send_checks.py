@@ -1,0 +1,41 @@
+"""Send-time hooks of the mechanics: drop what expired, issue promo codes in the
+claiming transaction (so a code exists exactly when its row is being sent)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ..config.load import LoadedConfig
+from .offers import is_expired
+from .promo import Promo, PromoRequest, ensure_codes
+
+
+def expired_campaigns(loaded: LoadedConfig, names: set[str], now: datetime) -> set[str]:
+    config = loaded.config
+    return {name for name in names if name in config.campaigns
+            and is_expired(config.campaigns[name], config.timezone, now)}
+
+
+def issue_promos(conn: Connection, loaded: LoadedConfig, sendable: Sequence[Any],
+                 now: datetime) -> dict[int, Promo]:
+    campaigns = loaded.config.campaigns
+    requests = []
+    for row in sendable:
+        campaign = campaigns.get(row.campaign)
+        if campaign is None or campaign.promo is None:
+            continue
+        requests.append(PromoRequest(int(row.id), row.campaign, row.step or "",
+                                     row.customer_id, campaign.promo))
+    return ensure_codes(conn, requests, now)
+
+
+def sample_promo(loaded: LoadedConfig, campaign: str, now: datetime) -> Promo | None:
+    """For previews, test sends and validate: obviously not a real code, never stored."""
+    config = loaded.config.campaigns[campaign].promo
+    if config is None:
+        return None
+    return Promo(config.prefix + "X" * config.length, now + config.valid_for, config.discount)
