@@ -28,7 +28,7 @@ def upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], keys: Seque
     if update_columns:
         stmt = stmt.on_conflict_do_update(
             index_elements=list(keys),
-            set_={c: getattr(stmt.excluded, c) for c in update_columns},
+            set_={c: stmt.excluded[c] for c in update_columns},  # [c]: "items" is a method name
         )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
