@@ -168,7 +168,7 @@ DEFAULT_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 class PromoConfig(Strict):
     prefix: str = Field(default="", max_length=16, pattern=r"^[A-Za-z0-9_-]*$")
-    length: int = Field(default=8, ge=6, le=32)
+    length: int = Field(default=10, ge=6, le=32)
     alphabet: str = DEFAULT_ALPHABET
     valid_for: Duration = timedelta(days=14)
     # Free text the templates can show ("15%", "200 грн"); the shop's checkout applies it.

@@ -42,8 +42,15 @@ class Promo:
 
 
 def generate_code(config: PromoConfig) -> str:
-    body = "".join(secrets.choice(config.alphabet) for _ in range(config.length))
-    return f"{config.prefix}{body}"
+    # One uniform draw over every possible code, written in the alphabet's digits
+    # (a CSPRNG call per code rather than per character).
+    alphabet, base = config.alphabet, len(config.alphabet)
+    number = secrets.randbelow(base ** config.length)
+    chars = []
+    for _ in range(config.length):
+        number, digit = divmod(number, base)
+        chars.append(alphabet[digit])
+    return config.prefix + "".join(chars)
 
 
 class PromoExhausted(Exception):
