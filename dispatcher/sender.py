@@ -30,7 +30,7 @@ from .context import OrderStats, build_context
 from .links import LinkClaims, preferences_url, unsubscribe_url
 from .mechanics.context import mechanics_context
 from .mechanics.promo import Promo
-from .mechanics.send_checks import expired_campaigns, issue_promos
+from .mechanics.send_checks import expired_campaigns, issue_promos, newest_carts
 from .mechanics.sequences import step_folder
 from .ratelimit import RateLimiter
 from .recipients import load_customers, load_stats
@@ -231,19 +231,22 @@ class Sender:
         # Promo codes only for messages that go out; issued in this (claiming) transaction.
         promos = issue_promos(conn, self.loaded, [row for _, row, _, _ in to_render],
                               self.clock())
+        baskets = newest_carts(conn, [row.customer_id for _, row, _, _ in to_render])
         for job, row, customer, address in to_render:
             try:
                 job.message = self.render(row.campaign, row.channel, customer,
                                           stats.get(row.customer_id, OrderStats()),
                                           address, row.id, step=row.step,
-                                          promo=promos.get(row.id))
+                                          promo=promos.get(row.id),
+                                          cart=baskets.get(row.customer_id))
             except TemplateProblem as exc:
                 job.problem = f"template: {exc}"
         return jobs
 
     def render(self, campaign_name: str, channel: str, customer: Any, stats: OrderStats,
                address: Any, outbox_id: int | None, is_test: bool = False, step: str = "",
-               promo: Promo | None = None) -> RenderedMessage:
+               promo: Promo | None = None,
+               cart: dict[str, Any] | None = None) -> RenderedMessage:
         campaign = self.loaded.config.campaigns[campaign_name]
         shop = self.loaded.config.shop
         claims = LinkClaims(customer.id, channel, address.address_hash, campaign_name)
@@ -252,7 +255,7 @@ class Sender:
             customer, stats, campaign_name, campaign, shop, channel,
             unsubscribe_url(shop.public_url, claims), preferences_url(shop.public_url, claims),
             {"unsubscribe_mailto": getattr(settings, "unsubscribe_mailto", None),
-             **mechanics_context(self.loaded, campaign_name, customer, stats, promo)},
+             **mechanics_context(self.loaded, campaign_name, customer, stats, promo, cart)},
         )
         folder = step_folder(self.loaded.template_folder(campaign_name), campaign, step)
         recipient = Recipient(customer.id, address.address, customer.name, customer.locale,

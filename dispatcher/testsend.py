@@ -12,7 +12,7 @@ from channels.registry import build_channel
 
 from .config.load import LoadedConfig
 from .context import OrderStats
-from .mechanics.send_checks import sample_promo
+from .mechanics.send_checks import newest_carts, sample_promo
 from .recipients import load_customers, load_stats
 from .sender import Sender
 from .store.db import address_hash, normalize_address, utcnow
@@ -39,6 +39,7 @@ def render_for(engine: Engine, loaded: LoadedConfig, campaign: str, customer_id:
             raise LookupError(f"unknown customer {customer_id!r}")
         stats = load_stats(conn, [customer_id]).get(customer_id, OrderStats())
         address = _pick_address(conn, loaded, campaign, customer_id, channel)
+        cart = newest_carts(conn, [customer_id]).get(customer_id)
     chosen = channel or (address.channel if address is not None
                          else loaded.campaign_channels(campaign)[0])
     if to is not None:
@@ -50,7 +51,7 @@ def render_for(engine: Engine, loaded: LoadedConfig, campaign: str, customer_id:
                                   address_hash="", data=None)
     sender = Sender(engine, loaded, {})  # rendering needs only config and templates
     return sender.render(campaign, chosen, customer, stats, address, None, is_test=to is not None,
-                         promo=sample_promo(loaded, campaign, utcnow()))
+                         promo=sample_promo(loaded, campaign, utcnow()), cart=cart)
 
 
 async def send_test(engine: Engine, loaded: LoadedConfig, campaign: str, customer_id: str,

@@ -9,7 +9,7 @@ from .context import SAMPLE_CUSTOMERS, build_context
 from .dedupe import validate_once_per
 from .mechanics.checks import mechanics_issues, template_targets
 from .mechanics.context import mechanics_context
-from .mechanics.send_checks import sample_promo
+from .mechanics.send_checks import SAMPLE_CART, sample_promo
 from .store.db import utcnow
 from .templating import TemplateProblem, TemplateRenderer
 
@@ -60,7 +60,7 @@ def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str,
                     f"{loaded.config.shop.public_url}/preferences/sample-token",
                     {**sample_extra(loaded, name, channel),
                      **mechanics_context(loaded, name, sample, stats,
-                                         sample_promo(loaded, name, utcnow()))},
+                                         sample_promo(loaded, name, utcnow()), SAMPLE_CART)},
                 )
                 to = Recipient(sample.id, SAMPLE_ADDRESSES.get(channel, "sample"),
                                sample.name, locale, sample_data(channel))

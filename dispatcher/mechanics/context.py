@@ -14,7 +14,8 @@ from .promo import Promo
 
 
 def mechanics_context(loaded: LoadedConfig, campaign_name: str, customer: CustomerView,
-                      stats: OrderStats, promo: Promo | None) -> dict[str, Any]:
+                      stats: OrderStats, promo: Promo | None,
+                      cart: dict[str, Any] | None = None) -> dict[str, Any]:
     config = loaded.config
     campaign = config.campaigns[campaign_name]
 
@@ -33,4 +34,6 @@ def mechanics_context(loaded: LoadedConfig, campaign_name: str, customer: Custom
                                    config.timezone, with_time=False),
         "discount": promo.discount,
     }
+    # The newest cart: id, items (as the shop sent them), total, currency; None if none.
+    context["cart"] = cart
     return context

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, false, literal, or_
+from sqlalchemy import ColumnElement, String, case, false, literal, null, or_
 
 from ..config.mechanics import LoyaltyConfig, TierConfig
 
@@ -26,7 +26,7 @@ def _reached(tier: TierConfig, spent: Any, count: Any) -> Any:
 def tier_sql(loyalty: LoyaltyConfig, spent: Any, count: Any) -> ColumnElement[Any]:
     """The customer's tier name (NULL below the first tier); highest tier wins."""
     if not loyalty.tiers:
-        return literal(None)
+        return null().cast(String)  # typed: PostgreSQL cannot infer a bare NULL's type
     whens = [(_reached(t, spent, count), literal(t.name)) for t in reversed(loyalty.tiers)]
     return case(*whens, else_=None)
 

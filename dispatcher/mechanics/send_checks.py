@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from ..config.load import LoadedConfig
+from ..store.schema import carts
 from .offers import is_expired
 from .promo import Promo, PromoRequest, ensure_codes
 
@@ -39,3 +40,24 @@ def sample_promo(loaded: LoadedConfig, campaign: str, now: datetime) -> Promo | 
     if config is None:
         return None
     return Promo(config.prefix + "X" * config.length, now + config.valid_for, config.discount)
+
+
+def newest_carts(conn: Connection, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Each customer's newest cart (the one the abandoned-cart trigger is about)."""
+    if not customer_ids:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    query = (select(carts.c.id, carts.c.customer_id, carts.c["items"], carts.c.total,
+                    carts.c.currency, carts.c.updated_at)
+             .where(carts.c.customer_id.in_(sorted(set(customer_ids))))
+             .order_by(carts.c.updated_at, carts.c.id))
+    for row in conn.execute(query):
+        out[row.customer_id] = {"id": row.id, "items": list(row.items or []),
+                                "total": row.total, "currency": row.currency or "",
+                                "updated_at": row.updated_at}
+    return out
+
+
+SAMPLE_CART = {"id": "sample-cart", "total": 1350, "currency": "UAH", "updated_at": None,
+               "items": [{"sku": "rose-red", "name": "Троянди червоні", "qty": 3, "price": 450},
+                         {"sku": "card", "name": "Листівка", "qty": 1, "price": 0}]}

@@ -61,7 +61,7 @@ def order_milestone(every: int, within: Any, now: datetime) -> Any:
         select(newest.c.customer_id, cast(newest.c.id, String).label("subject"))
         .join(stats, stats.c.customer_id == newest.c.customer_id)
         .where(newest.c.rank == 1, newest.c.placed_at > now - within,
-               newest.c.placed_at <= now, stats.c.orders_count.op("%")(every) == 0)
+               newest.c.placed_at <= now, (stats.c.orders_count % every) == 0)
     )
 
 
