@@ -151,6 +151,8 @@ class StepConfig(Strict):
     channels: list[str] | None = Field(default=None, min_length=1)
     # A customer who ordered since the sequence started leaves it, unless this is set.
     keep_converted: bool = False
+    # Whether this step issues the campaign's promo code (announcements usually don't).
+    promo: bool = True
 
     @model_validator(mode="after")
     def _one_anchor(self) -> StepConfig:

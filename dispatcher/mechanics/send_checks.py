@@ -13,6 +13,7 @@ from ..config.load import LoadedConfig
 from ..store.schema import carts
 from .offers import is_expired
 from .promo import Promo, PromoRequest, ensure_codes
+from .sequences import find_step
 
 
 def expired_campaigns(loaded: LoadedConfig, names: set[str], now: datetime) -> set[str]:
@@ -28,6 +29,9 @@ def issue_promos(conn: Connection, loaded: LoadedConfig, sendable: Sequence[Any]
     for row in sendable:
         campaign = campaigns.get(row.campaign)
         if campaign is None or campaign.promo is None:
+            continue
+        step = find_step(campaign, row.step) if row.step else None
+        if step is not None and not step.promo:
             continue
         requests.append(PromoRequest(int(row.id), row.campaign, row.step or "",
                                      row.customer_id, campaign.promo))
