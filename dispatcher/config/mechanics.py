@@ -40,6 +40,18 @@ def _when(value: Any) -> Any:
 When = Annotated[date | datetime, BeforeValidator(_when)]
 
 
+def _deadline(value: Any) -> datetime:
+    """A deadline: a bare date means the end of that day (an offer "until 31 December"
+    is still good on the 31st). Always a datetime, so every reader agrees."""
+    parsed = _when(value)
+    if isinstance(parsed, datetime):
+        return parsed
+    return datetime.combine(parsed, time(23, 59, 59))
+
+
+Deadline = Annotated[datetime, BeforeValidator(_deadline)]
+
+
 # -- triggers ---------------------------------------------------------------------------
 
 

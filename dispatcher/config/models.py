@@ -17,6 +17,7 @@ from pydantic import (
 
 from ..durations import Duration, Rate  # noqa: F401 - re-exported for channel settings
 from .mechanics import (
+    Deadline,
     LoyaltyConfig,
     PromoConfig,
     StepConfig,
@@ -73,7 +74,7 @@ class CampaignConfig(Strict):
     trigger: TriggerConfig | None = None
     starts_at: When | None = None  # a sale's start; sequence step offsets count from it
     steps: list[StepConfig] = Field(default_factory=list)
-    expires_at: When | None = None  # nothing is sent at or after it (a date: end of that day)
+    expires_at: Deadline | None = None  # nothing is sent at or after it (a date: end of day)
     promo: PromoConfig | None = None  # a personal one-time code per recipient
 
     @field_validator("schedule")
