@@ -63,13 +63,20 @@ def _strip_html(html: str) -> str:
     return re.sub(r"<[^>]+>", "", html).strip()
 
 
+from .compose_sms import compose_sms  # noqa: E402 - they use Recipient, defined above
+from .compose_telegram import compose_telegram  # noqa: E402
+
 COMPOSERS: dict[str, Composer] = {
     "email": compose_email,
+    "sms": compose_sms,
+    "telegram": compose_telegram,
 }
 
 # Template parts each channel reads (validate renders these).
 CHANNEL_PARTS: dict[str, tuple[str, ...]] = {
     "email": ("email.subject", "email.txt", "email.html"),
+    "sms": ("sms.txt",),
+    "telegram": ("telegram.html", "telegram.button"),
 }
 
 

@@ -62,4 +62,10 @@ def sample_data(channel: str) -> dict[str, object]:
 
 
 # Per-channel checks on a rendered sample (size limits etc.); channels add theirs.
-VALIDATORS: dict[str, tuple] = {}
+def _channel_checks() -> dict[str, tuple]:
+    from .channel_checks import check_sms, check_telegram
+
+    return {"sms": (check_sms,), "telegram": (check_telegram,)}
+
+
+VALIDATORS: dict[str, tuple] = {**_channel_checks()}
