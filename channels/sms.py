@@ -9,6 +9,7 @@ library's ``TwilioRestException`` drops, so that ``classify`` can honour it.
 
 from __future__ import annotations
 
+import base64
 import contextvars
 from typing import Any
 
@@ -37,6 +38,10 @@ class _HttpClient(AsyncTwilioHttpClient):
                       allow_redirects: bool = False) -> Response:
         if self._base_url != TWILIO_API and url.startswith(TWILIO_API):
             url = self._base_url + url[len(TWILIO_API):]
+        if auth is not None:
+            # The same Basic credentials as a header: aiohttp deprecates its ``auth=``.
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            headers, auth = {**(headers or {}), "Authorization": f"Basic {token}"}, None
         response = await super().request(method, url, params, data, headers, auth,
                                           timeout or self.timeout, allow_redirects)
         _retry_after.set(_seconds(response.headers.get("Retry-After"))
