@@ -39,6 +39,7 @@ class TelegramPeer:
     updates: list[dict[str, Any]] = field(default_factory=list)
     refusals: dict[str, Refusal] = field(default_factory=dict)
     confirmed_offset: int = 0
+    calls: list[str] = field(default_factory=list)  # Bot API methods, in order
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -94,6 +95,8 @@ class TelegramPeer:
             return self._error(401, "Unauthorized")
         method = request.path[len(prefix):]
         form = request.form()
+        with self.lock:
+            self.calls.append(method)
         if method == "getMe":
             return 200, {"ok": True, "result": {"id": int(self.token.split(":")[0]),
                                                 "is_bot": True, "first_name": "Shop",
