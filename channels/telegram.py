@@ -52,7 +52,8 @@ class TelegramChannel(Channel):
                                                                  url=button["url"])]])
         preview = LinkPreviewOptions(is_disabled=True) \
             if self.settings.disable_link_preview else None
-        sent = await self._bot.send_message(chat_id=int(message.to), text=message.text,
+        text = f"[TEST] {message.text}" if message.is_test else message.text
+        sent = await self._bot.send_message(chat_id=int(message.to), text=text,
                                             parse_mode=ParseMode.HTML, reply_markup=markup,
                                             link_preview_options=preview)
         return f"{sent.chat_id}:{sent.message_id}"

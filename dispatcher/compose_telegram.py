@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from channels.base import RenderedMessage
+from channels.telegram_html import MAX_TEXT, inspect_html
 
 from .templating import TemplateProblem, TemplateRenderer
 
@@ -22,12 +23,17 @@ def compose_telegram(renderer: TemplateRenderer, folder: str, campaign: str, to:
     if html is None:
         raise TemplateProblem(f"{renderer.root / folder}/telegram.html", None,
                               "missing template telegram.html")
-    data: dict[str, Any] = {"parse_mode": "HTML"}
+    text = html.strip()
+    length, _ = inspect_html(text)
+    data: dict[str, Any] = {"parse_mode": "HTML",
+                            "preview_lines": [f"Telegram: {length} of {MAX_TEXT} characters"]}
     button = renderer.render(folder, "telegram.button", to.locale, context)
     if button is not None and button.strip():
         data["button"] = _parse_button(button, f"{renderer.root / folder}/telegram.button")
+        data["preview_lines"].append(f"Button: {data['button']['text']} -> "
+                                     f"{data['button']['url']}")
     return RenderedMessage(campaign=campaign, channel="telegram", customer_id=to.customer_id,
-                           to=to.address, to_name=to.name, text=html.strip(), data=data)
+                           to=to.address, to_name=to.name, text=text, data=data)
 
 
 def _parse_button(text: str, file: str) -> dict[str, str]:

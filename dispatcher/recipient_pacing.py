@@ -1,14 +1,19 @@
 """Per-recipient pacing: at most ``rate`` messages a second to one chat (Telegram: 1/s).
 
 The channel-wide token bucket (``ratelimit.RateLimiter``) keeps the bot under its
-global limit; this keeps two messages to the same chat a second apart. Memory
-stays flat: entries whose time has passed are dropped as the map grows.
+global limit; this keeps messages to the same chat apart. The interval counts from
+the end of the previous call to that chat (when the provider has certainly seen
+it), so network delays can never squeeze two messages closer together than the
+provider allows. Memory stays flat: expired entries are dropped as the map grows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+
+_BUSY = math.inf  # a call to this recipient is under way
 
 
 class RecipientPacing:
@@ -19,11 +24,16 @@ class RecipientPacing:
         self._next: dict[str, float] = {}
 
     async def acquire(self, recipient: str) -> None:
-        now = time.monotonic()
-        if len(self._next) > 10_000:
-            self._next = {k: t for k, t in self._next.items() if t > now}
-        start = max(now, self._next.get(recipient, now))
-        # Reserve the slot before sleeping, so concurrent sends to one chat queue up.
-        self._next[recipient] = start + self.interval
-        if start > now:
-            await asyncio.sleep(start - now)
+        """Wait for this recipient's turn; pair with ``release`` after the call."""
+        while True:
+            now = time.monotonic()
+            if len(self._next) > 10_000:
+                self._next = {k: t for k, t in self._next.items() if t > now}
+            until = self._next.get(recipient, now)
+            if until <= now:
+                self._next[recipient] = _BUSY
+                return
+            await asyncio.sleep(self.interval / 4 if until == _BUSY else until - now)
+
+    def release(self, recipient: str) -> None:
+        self._next[recipient] = time.monotonic() + self.interval

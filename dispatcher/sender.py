@@ -283,6 +283,9 @@ class Sender:
                 if failure.retry_after and limiter is not None:
                     await limiter.pause(failure.retry_after)
                 return self._failed(job, failure)
+            finally:
+                if pacing is not None:
+                    pacing.release(job.message.to)
         return _Outcome(job, "sent", provider_id=provider_id)
 
     def _failed(self, job: _Job, failure: Failure) -> _Outcome:
