@@ -7,6 +7,7 @@ the marketer's own tags stay. An optional inline button opens a URL.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from datetime import timedelta
 
@@ -28,8 +29,38 @@ from .base import Channel, Failure, FailureKind, RenderedMessage
 from .telegram_settings import TelegramSettings
 
 
+class _RedactTokens(logging.Filter):
+    """The bot token is part of every Bot API URL, and PTB and httpx log URLs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(token in message for token in self.tokens):
+            for token in self.tokens:
+                message = message.replace(token, "<bot-token>")
+            record.msg, record.args = message, ()
+        return True
+
+
+_REDACTOR = _RedactTokens()
+
+
+def _guard_logs(token: str) -> None:
+    _REDACTOR.tokens.add(token)
+    names = [name for name in logging.root.manager.loggerDict
+             if name.split(".")[0] in ("telegram", "httpx")] + ["telegram.Bot", "httpx"]
+    for name in set(names):
+        logger = logging.getLogger(name)
+        if _REDACTOR not in logger.filters:
+            logger.addFilter(_REDACTOR)
+
+
 def make_bot(settings: TelegramSettings, read_timeout: float | None = None) -> Bot:
     assert settings.token is not None
+    _guard_logs(settings.token.get_secret_value())
     request = HTTPXRequest(connection_pool_size=max(8, settings.concurrency),
                            read_timeout=read_timeout or settings.timeout,
                            connect_timeout=settings.timeout)

@@ -7,6 +7,8 @@ releases the connection; no secret shows in a repr or a classified reason.
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from channels.base import Failure, FailureKind
@@ -85,3 +87,17 @@ async def test_registered_and_closes_cleanly(case: ChannelCase) -> None:
         await probe.channel.send(case.message())
     # the context closed the channel; the registry knows every real channel by name
     assert case.name == "file" or case.name in REGISTRY
+
+
+async def test_no_secret_in_debug_logs(case: ChannelCase, caplog: pytest.LogCaptureFixture
+                                       ) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with case.start() as probe:
+        await probe.channel.send(case.message())
+        if probe.refuse_gone is not None:
+            probe.refuse_gone(case.other)
+            with pytest.raises(Exception):  # noqa: B017 - any provider error will do
+                await probe.channel.send(case.message(case.other))
+    if probe.secret is not None:
+        assert caplog.records  # the provider's library did log, at DEBUG
+        assert probe.secret not in caplog.text

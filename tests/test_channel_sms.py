@@ -222,3 +222,18 @@ sms:
     out = shop.cli("validate", expect=2).output.replace("\n", "")
     assert "config.yaml:" in out and expected in out
     assert AUTH_TOKEN not in out
+
+
+def test_messaging_service_sid_and_status_callback(shop: Shop, twilio: TwilioPeer,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    build(shop, twilio, monkeypatch)
+    config = shop.config_path.read_text(encoding="utf-8").replace(
+        '    from: "+15005550006"\n',
+        "    messaging_service_sid: MG0123456789abcdef0123456789abcdef\n"
+        "    status_callback: https://hooks.shop.test/twilio/status\n")
+    shop.config_path.write_text(config, encoding="utf-8")
+    shop.cli("run-once", "win_back")
+    [olena] = twilio.sent_to(OLENA)
+    assert olena["MessagingServiceSid"] == "MG0123456789abcdef0123456789abcdef"
+    assert "From" not in olena
+    assert olena["StatusCallback"] == "https://hooks.shop.test/twilio/status"
