@@ -174,3 +174,26 @@ def test_undeliverable_number_from_a_callback_is_marked_invalid(
                                   "ErrorCode": "30006"})
     assert hooks.address(JANE).invalid_at is not None
     assert hooks.suppression(JANE) is None  # a landline is invalid, not an opt-out
+
+
+def test_other_texts_change_nothing(shop: Shop, twilio: TwilioPeer,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    build(shop, twilio, monkeypatch)
+    hooks = Hooks(shop)
+    before = hooks.snapshot()
+    for body in ("Hello, is the shop open?", "stop it please", "HELP"):
+        assert hooks.post("/twilio/inbound", inbound(body)).status_code == 200
+    assert hooks.snapshot() == before
+
+
+def test_without_an_auth_token_every_webhook_is_refused(shop: Shop, twilio: TwilioPeer,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    build(shop, twilio, monkeypatch)
+    config = shop.config_path.read_text(encoding="utf-8")
+    shop.config_path.write_text(config.replace("auth_token: ${TWILIO_AUTH_TOKEN}",
+                                               "transport: file"), encoding="utf-8")
+    hooks = Hooks(shop)
+    before = hooks.snapshot()
+    # even a request signed with the real token: we cannot check it, so we do not trust it
+    assert hooks.post("/twilio/inbound", inbound("STOP")).status_code == 403
+    assert hooks.snapshot() == before

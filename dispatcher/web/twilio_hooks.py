@@ -19,7 +19,6 @@ from sqlalchemy import select, update
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
-from twilio.request_validator import RequestValidator
 
 from channels.base import FailureKind
 from channels.sms_classify import classify_twilio_code
@@ -68,6 +67,8 @@ class _Verifier:
         settings = self.state.loaded.channel_settings.get("sms")
         if not isinstance(settings, SmsSettings) or settings.auth_token is None:
             return None  # no token: nothing can be verified, so nothing is trusted
+        from twilio.request_validator import RequestValidator  # the sms extra
+
         form = await request.form()
         params = {key: str(value) for key, value in form.multi_items()}
         public = self.state.loaded.config.shop.public_url.rstrip("/")
