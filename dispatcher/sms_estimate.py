@@ -115,6 +115,8 @@ def describe(estimate: SmsEstimate, settings: SmsSettings) -> list[str]:
     if estimate.over_limit:
         lines.append(f"SMS over the limit of {settings.max_segments} segments "
                      f"(will be skipped): {estimate.over_limit}")
+    if estimate.problems:
+        lines.append(f"SMS that do not render (run validate): {estimate.problems}")
     if estimate.estimated:
         lines.append(f"(estimated from the first {estimate.rendered} of "
                      f"{estimate.messages} messages)")
