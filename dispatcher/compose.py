@@ -11,6 +11,8 @@ from typing import Any
 
 from channels.base import RenderedMessage
 
+from .compose_sms import compose_sms
+from .compose_telegram import compose_telegram
 from .templating import TemplateProblem, TemplateRenderer
 
 
@@ -62,9 +64,6 @@ def _strip_html(html: str) -> str:
 
     return re.sub(r"<[^>]+>", "", html).strip()
 
-
-from .compose_sms import compose_sms  # noqa: E402 - they use Recipient, defined above
-from .compose_telegram import compose_telegram  # noqa: E402
 
 COMPOSERS: dict[str, Composer] = {
     "email": compose_email,
