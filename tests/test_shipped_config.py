@@ -154,5 +154,10 @@ def test_demo_runs_every_shipped_campaign(shipped: Path) -> None:
         written = list((shipped / "demo-outbox" / "email" / campaign).glob("*.eml"))
         assert sent >= 1 and len(written) == sent, (campaign, row)
     assert "no_consent" in out and "opted_out" in out  # and it says why others were not
+    # customers reachable only by chat or phone got the same mechanics there
+    telegram = list((shipped / "demo-outbox" / "telegram").rglob("*.json"))
+    sms = list((shipped / "demo-outbox" / "sms").rglob("*.json"))
+    assert telegram and sms
+    assert any("abandoned_cart" in str(path) for path in telegram)
     # the demo has its own database; the configured one is untouched
     assert (shipped / "demo.db").exists() and not (shipped / "shop.db").exists()

@@ -28,10 +28,12 @@ def mechanics_context(loaded: LoadedConfig, campaign_name: str, customer: Custom
     context["loyalty"] = standing
     # "" rather than undefined, so a shared footer can say {% if expires_at %}.
     context["expires_at"] = local(deadline) if deadline else ""
+    context["expires_on"] = format_local(deadline, customer.locale, customer.timezone,
+                                         config.timezone, short=True) if deadline else ""
     context["promo"] = None if promo is None else {
         "code": promo.code, "expires_at": local(promo.expires_at),
         "expires_on": format_local(promo.expires_at, customer.locale, customer.timezone,
-                                   config.timezone, with_time=False),
+                                   config.timezone, short=True),
         "discount": promo.discount,
     }
     # The newest cart: id, items (as the shop sent them), total, currency; None if none.
