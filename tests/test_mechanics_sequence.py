@@ -3,6 +3,7 @@ and a customer who ordered after step 2 leaves the sequence."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -106,4 +107,15 @@ def test_keep_converted_step_still_reaches_buyers(shop: Shop, smtp: SMTPServer) 
 def test_a_missed_step_past_its_grace_is_not_sent_late(shop: Shop, smtp: SMTPServer) -> None:
     build(shop, smtp)
     tick(shop, "closed_sale", local(-3, 13))  # 3 h after announce; grace is 2 h
+    assert received(smtp) == []
+
+
+def test_plan_previews_the_current_step_with_conversions_out(shop: Shop,
+                                                             smtp: SMTPServer) -> None:
+    build(shop, smtp)
+    orders(shop, [{"id": "p1", "customer_id": "vip2", "placed_at": local(-2, 12)}])
+    out = shop.cli("plan", "closed_sale", "--at", local(0, 9, 30).isoformat()).output
+    assert "closed_sale step opens_today" in " ".join(out.split())
+    # vip2 ordered after the sequence began: only vip1 is still in it
+    assert re.search(r"= to send\s*│\s*1\b", out), out
     assert received(smtp) == []

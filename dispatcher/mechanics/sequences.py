@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from ..config.load import LoadedConfig
 from ..config.mechanics import StepConfig, parse_offset
 from ..config.models import CampaignConfig
 
@@ -91,3 +92,16 @@ def step_folder(campaign_folder: str, campaign: CampaignConfig, step: str) -> st
 
 def day(value: date | datetime) -> date:
     return value.date() if isinstance(value, datetime) else value
+
+
+def preview_step(loaded: LoadedConfig, campaign: str, now: datetime,
+                 default: datetime) -> tuple[str, datetime]:
+    """For ``dispatcher plan``: (step, scheduled time) a preview should show: the latest
+    step whose time has come, else the first; ("", default) for other campaigns."""
+    config = loaded.config.campaigns[campaign]
+    times = step_times(config, loaded.config.timezone)
+    if not times:
+        return "", default
+    started = [t for t in times if t.at <= now]
+    chosen = started[-1] if started else times[0]
+    return chosen.step.name, chosen.at
