@@ -221,3 +221,30 @@ welcome:
             status="pending", dedupe_key="new", not_before=NOW, attempts=0,
             created_at=NOW, updated_at=NOW))
     engine.dispose()
+
+
+def test_birthday_in_tokyo_that_is_already_tomorrow_there(shop: Shop, smtp: SMTPServer) -> None:
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    # A tick at 16:00 UTC: already the next day in Tokyo (01:00), not yet in New York.
+    tick_at = NOW.replace(hour=16, minute=0)
+    if tick_at > NOW:
+        tick_at -= timedelta(days=1)
+    tokyo_day = tick_at.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo("Asia/Tokyo")).date()
+    shop.write_config(email_channel(smtp.port), """
+birthday_today:
+  birthday: today
+""", """
+birthday:
+  segment: birthday_today
+  once_per: year
+  schedule: "0 * * * *"
+""")
+    simple_templates(shop, "birthday", "Happy birthday")
+    birthday = tokyo_day.replace(year=1990).isoformat()
+    customers(shop, ["tokyo"], birthday=birthday, timezone="Asia/Tokyo")
+    customers(shop, ["newyork"], birthday=birthday, timezone="America/New_York")
+    tick(shop, "birthday", tick_at)
+    tick(shop, "birthday", tick_at + timedelta(hours=1))
+    assert received(smtp) == [("tokyo@example.com", "Happy birthday")]
