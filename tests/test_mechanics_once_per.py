@@ -248,3 +248,23 @@ birthday:
     tick(shop, "birthday", tick_at)
     tick(shop, "birthday", tick_at + timedelta(hours=1))
     assert received(smtp) == [("tokyo@example.com", "Happy birthday")]
+
+
+def test_holiday_greeting_once_per_year(shop: Shop, smtp: SMTPServer) -> None:
+    shop.write_config(email_channel(smtp.port), SEGMENTS, """
+new_year:
+  segment: reachable
+  once_per: year
+  schedule: "0 10 31 12 *"
+""")
+    simple_templates(shop, "new_year", "Happy New Year")
+    customers(shop, ["ann", "bob"])
+    tick(shop, "new_year", at(hours=2))  # plans last 31 December's run
+    tick(shop, "new_year", NOW)  # the same run: nothing new
+    assert sorted(received(smtp)) == [("ann@example.com", "Happy New Year"),
+                                      ("bob@example.com", "Happy New Year")]
+    keys = {r.dedupe_key for r in outbox_rows(shop)}
+    # 31 December 10:00 in Kyiv is 08:00 UTC
+    this_year = NOW.replace(month=12, day=31, hour=8, minute=0)
+    last_new_year = NOW.year if this_year <= at(hours=2) else NOW.year - 1
+    assert keys == {f"ann@{last_new_year}", f"bob@{last_new_year}"}
