@@ -119,3 +119,15 @@ def test_plan_previews_the_current_step_with_conversions_out(shop: Shop,
     # vip2 ordered after the sequence began: only vip1 is still in it
     assert re.search(r"= to send\s*│\s*1\b", out), out
     assert received(smtp) == []
+
+
+def test_planning_a_sequence_without_a_step_plans_nobody(shop: Shop, smtp: SMTPServer) -> None:
+    from dispatcher.app import open_store
+    from dispatcher.planner import plan_run
+
+    build(shop, smtp)
+    loaded = load_config(shop.config_path)
+    engine = open_store(loaded)
+    result = plan_run(engine, loaded, "closed_sale", local(0, 9), local(0, 9, 1))
+    assert result.funnel.segment == 0
+    engine.dispose()

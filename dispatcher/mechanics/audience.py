@@ -42,6 +42,10 @@ def audience(loaded: LoadedConfig, campaign_name: str, step: str, seg: SegmentSQ
         query = select(cid.label("customer_id"), null().cast(String).label("subject"))
     if is_expired(campaign, config.timezone, now):
         query = query.where(false())
+    if campaign.steps and not step:
+        # A sequence only sends its steps; a caller planning the campaign as a whole
+        # (a plain cron tick) plans nobody rather than a message with no template.
+        query = query.where(false())
     found = find_step(campaign, step) if step else None
     if found is not None and campaign.steps.index(found) > 0 and not found.keep_converted:
         started = sequence_started(campaign, config.timezone)
