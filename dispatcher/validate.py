@@ -37,8 +37,8 @@ def validate_all(loaded: LoadedConfig,
         issues.extend(step_issues)
         if step_issues:
             continue
-        for folder, channels in template_targets(loaded, name):
-            _render_samples(loaded, renderer, name, folder, channels, issues)
+        for folder, channels, promo in template_targets(loaded, name):
+            _render_samples(loaded, renderer, name, folder, channels, issues, promo)
     unique = list(dict.fromkeys(issues))
     errors = [i for i in unique if i.severity == "error"]
     if errors:
@@ -47,7 +47,7 @@ def validate_all(loaded: LoadedConfig,
 
 
 def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str, folder: str,
-                    channels: list[str], issues: list[ConfigIssue]) -> None:
+                    channels: list[str], issues: list[ConfigIssue], promo: bool = False) -> None:
     campaign = loaded.config.campaigns[name]
     locales = {None} | {p.parent.name for p in renderer.all_parts(folder)
                         if p.parent != renderer.root / folder}
@@ -61,7 +61,11 @@ def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str,
                     f"{loaded.config.shop.public_url}/preferences/sample-token",
                     {**sample_extra(loaded, name, channel),
                      **mechanics_context(loaded, name, sample, stats,
-                                         sample_promo(loaded, name, utcnow()), SAMPLE_CART)},
+                                         sample_promo(loaded, name, utcnow()) if promo
+                                         else None,
+                                         # the newest sample customer has no cart yet
+                                         None if customer.id == "sample-new"
+                                         else SAMPLE_CART)},
                 )
                 to = Recipient(sample.id, SAMPLE_ADDRESSES.get(channel, "sample"),
                                sample.name, locale, sample_data(channel))

@@ -56,3 +56,29 @@ tiered:
     shop.template("tiered/email.txt", "Hi")
     out = shop.cli("validate", expect=2).output
     assert "campaigns.tiered.once_per: needs loyalty.tiers in the config" in out
+
+
+def test_validate_renders_steps_as_they_will_be_sent(shop: Shop) -> None:
+    # Given: the announce step issues no code but its template prints one;
+    # a cart template that forgets customers without a cart
+    shop.write_config("email:\n  transport: file\n", "everyone:\n  id: {is_null: false}\n", """
+sale:
+  segment: everyone
+  starts_at: 2026-12-10
+  promo: {prefix: "VIP-"}
+  steps:
+    - {name: announce, at: -3d, promo: false}
+    - {name: opens, at: 0d}
+cart:
+  segment: everyone
+""")
+    shop.template("sale/announce/email.subject", "Soon")
+    shop.template("sale/announce/email.txt", "Your code {{ promo.code }}")
+    shop.template("sale/opens/email.subject", "Open")
+    shop.template("sale/opens/email.txt", "Your code {{ promo.code }}")
+    shop.template("cart/email.subject", "Cart")
+    shop.template("cart/email.txt", "{{ cart['items'] | length }} items")
+    out = shop.cli("validate", expect=2).output
+    assert "templates/sale/announce/email.txt:1" in out
+    assert "sale/opens" not in out
+    assert "templates/cart/email.txt:1" in out

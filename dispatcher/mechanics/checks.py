@@ -9,14 +9,17 @@ from ..config.load import LoadedConfig
 from .sequences import step_channels, step_folder
 
 
-def template_targets(loaded: LoadedConfig, campaign: str) -> list[tuple[str, list[str]]]:
-    """(template folder, channels) to render: one per step for a sequence."""
+def template_targets(loaded: LoadedConfig, campaign: str
+                     ) -> list[tuple[str, list[str], bool]]:
+    """(template folder, channels, gets a promo code) to render: one per step for a
+    sequence."""
     config = loaded.config.campaigns[campaign]
     folder = loaded.template_folder(campaign)
+    has_promo = config.promo is not None
     if not config.steps:
-        return [(folder, list(config.channels))]
-    return [(step_folder(folder, config, s.name), step_channels(config, s.name))
-            for s in config.steps]
+        return [(folder, list(config.channels), has_promo)]
+    return [(step_folder(folder, config, s.name), step_channels(config, s.name),
+             has_promo and s.promo) for s in config.steps]
 
 
 def mechanics_issues(loaded: LoadedConfig, campaign: str) -> list[ConfigIssue]:
