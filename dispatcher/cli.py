@@ -106,6 +106,8 @@ def plan(campaign: str, config: ConfigOption = None, at: AtOption = None) -> Non
     table.add_row("= to send", str(funnel.to_send), style="bold")
     for channel, count in sorted(funnel.by_channel.items()):
         table.add_row(f"    via {channel}", str(count))
+    if funnel.deferred:
+        table.add_row("    of which deferred (quiet hours)", str(funnel.deferred))
     console.print(table)
 
 

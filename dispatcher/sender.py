@@ -28,6 +28,7 @@ from .compose import Recipient, compose
 from .config.load import LoadedConfig
 from .context import OrderStats, build_context
 from .links import LinkClaims, preferences_url, unsubscribe_url
+from .policy.sendcheck import blocked_at_send
 from .ratelimit import RateLimiter
 from .recipients import load_customers, load_stats
 from .store.db import utcnow
@@ -202,6 +203,7 @@ class Sender:
         customer_ids = [row.customer_id for row in claimed]
         people = load_customers(conn, customer_ids)
         stats = load_stats(conn, customer_ids)
+        blocked = blocked_at_send(conn, self.loaded, claimed)
         jobs = []
         for row in sorted(claimed, key=lambda r: r.id):
             job = _Job(row.id, row.campaign, row.channel, row.attempts, row.address_id)
@@ -215,6 +217,8 @@ class Sender:
                 job.skip_reason = "opted_out"
             elif address.invalid_at is not None:
                 job.skip_reason = "suppressed"
+            elif row.id in blocked:
+                job.skip_reason = blocked[row.id]
             else:
                 try:
                     job.message = self.render(row.campaign, row.channel, customer,
