@@ -63,10 +63,10 @@ def record_bounces(conn: Connection, events: Iterable[Bounce], settings: Bounces
             .group_by(bounces.c.channel, bounces.c.address_hash)
             .having(func.count() >= settings.soft_threshold))
         over = {(ch, h) for ch, h in counted}
-    suppress_many(conn, [(ch, h, f"{source}: hard bounce") for ch, h in sorted(hard)],
-                  "bounced", now)
-    suppress_many(conn, [(ch, h, f"{source}: {settings.soft_threshold} soft bounces")
-                         for ch, h in sorted(over)], "bounced", now)
+    suppress_many(conn, [(ch, h, f"{source}: hard bounce", now) for ch, h in sorted(hard)],
+                  "bounced")
+    suppress_many(conn, [(ch, h, f"{source}: {settings.soft_threshold} soft bounces", now)
+                         for ch, h in sorted(over)], "bounced")
     gone = hard | over
     if gone:
         conn.execute(update(addresses).where(

@@ -72,7 +72,7 @@ def record_consent(conn: Connection, *, address_id: int | None = None,
         # An opt-out for an address we do not hold yet: suppress it anyway, so a
         # later import cannot message it.
         upsert_suppression(conn, channel, address_hash(channel, address), "opted_out",
-                           source, now)
+                           source, at)
         return 0
     return apply_changes(conn, changes, now)
 
@@ -113,8 +113,9 @@ def apply_changes(conn: Connection, changes: Sequence[ConsentChange],
             consent_source=bindparam("src"), consent_text=bindparam("txt")),
         params)
     withdrawn = {(c.channel, c.address_hash): c for c in changes if c.status == "withdrawn"}
-    suppress_many(conn, [(ch, h, c.source) for (ch, h), c in withdrawn.items()],
-                  "opted_out", now)
+    # Dated by when the person opted out, so a later consent can be told apart.
+    suppress_many(conn, [(ch, h, c.source, c.at) for (ch, h), c in withdrawn.items()],
+                  "opted_out")
     granted = [{"ch": c.channel, "h": c.address_hash, "at": c.at}
                for c in changes if c.status == "granted"]
     if granted:
@@ -127,17 +128,18 @@ def apply_changes(conn: Connection, changes: Sequence[ConsentChange],
     return len(changes)
 
 
-def suppress_many(conn: Connection, entries: Sequence[tuple[str, str, str | None]],
-                  reason: str, now: datetime) -> None:
-    """Suppress (channel, address_hash, source) entries; ones already suppressed keep
-    their first reason."""
+def suppress_many(conn: Connection,
+                  entries: Sequence[tuple[str, str, str | None, datetime]],
+                  reason: str) -> None:
+    """Suppress (channel, address_hash, source, since) entries in one statement; ones
+    already suppressed keep their first reason."""
     if not entries:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     conn.execute(dialect.insert(suppressions).on_conflict_do_nothing(
         index_elements=["channel", "address_hash"]), [
-        {"channel": ch, "address_hash": h, "reason": reason, "source": src, "created_at": now}
-        for ch, h, src in entries])
+        {"channel": ch, "address_hash": h, "reason": reason, "source": src, "created_at": at}
+        for ch, h, src, at in entries])
 
 
 def history(conn: Connection, customer_id: str) -> list[Any]:

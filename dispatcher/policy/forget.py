@@ -45,7 +45,7 @@ def forget(conn: Connection, customer_id: str, now: datetime) -> ForgetResult:
         addresses.c.customer_id == customer_id)).all()
     if exists is None and not held:
         return ForgetResult(False)
-    suppress_many(conn, [(ch, h, "erasure request") for ch, h in held], "erased", now)
+    suppress_many(conn, [(ch, h, "erasure request", now) for ch, h in held], "erased")
     alias = pseudonym(customer_id)
     conn.execute(update(outbox).where(outbox.c.customer_id == customer_id,
                                       outbox.c.status == "pending")
