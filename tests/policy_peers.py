@@ -42,9 +42,10 @@ email:
 
 
 def campaign(name: str, **extra: str) -> str:
-    lines = [f"{name}:", "  segment: everyone", "  channels: [email]", "  template: win_back",
-             '  schedule: "0 11 * * *"']
-    lines += [f"  {key}: {value}" for key, value in extra.items()]
+    """A campaign's YAML; the win_back templates, everyone, email, 11:00 unless told."""
+    settings = {"segment": "everyone", "channels": "[email]", "template": "win_back",
+                "schedule": '"0 11 * * *"', **extra}
+    lines = [f"{name}:"] + [f"  {key}: {value}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"
 
 

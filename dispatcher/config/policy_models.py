@@ -35,6 +35,11 @@ class Cap(_Strict):
     per: Duration
 
     def label(self) -> str:
+        """``3/7d``: what a skip reason and the plan funnel show."""
+        seconds = int(self.per.total_seconds())
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if seconds % size == 0:
+                return f"{self.max}/{seconds // size}{unit}"
         return f"{self.max}/{format_duration(self.per)}"
 
 
