@@ -45,23 +45,20 @@ def apply_policy(loaded: LoadedConfig, campaign_name: str, base: Any, now: datet
 
     caps = caps_for(config, campaign_name, campaign, list(campaign.channels))
     source: Any = rows
-    capped: Any = literal(None)
+    whens: list[tuple[Any, Any]] = [(~sendable, rows.c.reason),
+                                    (topic_off, literal("topic_opted_out"))]
     if caps:
         counts = cap_counts(caps, campaign_name, now)
         source = source.outerjoin(counts, counts.c.customer_id == rows.c.customer_id)
         capped = capped_reason(caps, counts, rows.c.channel)
+        whens.append((capped.is_not(None), capped))
 
     slot_nb, slot_deferred, slot_expired = _quiet_columns(loaded, campaign_name, rows, now,
                                                           zones or [])
     source = source.outerjoin(customers, customers.c.id == rows.c.customer_id)
 
-    blocked = case(
-        (~sendable, rows.c.reason),
-        (topic_off, literal("topic_opted_out")),
-        (capped.is_not(None), capped),
-        (slot_expired, _expiry_reason(loaded, campaign_name, now)),
-        else_=None,
-    )
+    whens.append((slot_expired, _expiry_reason(loaded, campaign_name, now)))
+    blocked = case(*whens, else_=None)
     status = case((and_(sendable, blocked.is_(None)), literal("pending")), else_="skipped")
     return select(
         rows.c.customer_id,
