@@ -101,3 +101,14 @@ def test_bad_cap_is_a_located_config_error(shop: Shop, smtp: SMTPServer) -> None
     result = shop.cli("validate", expect=2)
     assert "config.yaml:" in result.output
     assert "caps.global: expected a cap like '3 per 7d'" in " ".join(result.output.split())
+
+
+def test_cap_on_unknown_channel_is_a_located_config_error(shop: Shop,
+                                                          smtp: SMTPServer) -> None:
+    shop.write_config(email_channel(smtp.port), SEGMENTS, campaign("win_back"))
+    shop.copy_templates("win_back")
+    with open(shop.config_path, "a", encoding="utf-8") as fh:
+        fh.write("caps:\n  channels:\n    emial: 2 per 7d\n")
+    result = shop.cli("validate", expect=2)
+    text = " ".join(result.output.split())
+    assert "config.yaml:" in text and "caps.channels.emial: unknown channel 'emial'" in text

@@ -24,7 +24,7 @@ from sqlalchemy import DateTime, and_, case, exists, func, literal, select
 from ..config.load import LoadedConfig
 from ..store.schema import customers, topic_optouts
 from .caps import cap_counts, capped_reason, caps_for
-from .quiet import Slot, next_allowed, to_utc
+from .quiet import Slot, campaign_deadline, next_allowed
 
 
 def apply_policy(loaded: LoadedConfig, campaign_name: str, base: Any, now: datetime,
@@ -73,16 +73,8 @@ def apply_policy(loaded: LoadedConfig, campaign_name: str, base: Any, now: datet
     ).select_from(source)
 
 
-def _deadline(loaded: LoadedConfig, campaign_name: str) -> datetime | None:
-    campaign = loaded.config.campaigns[campaign_name]
-    deadline = campaign.deadline or getattr(campaign, "expires_at", None)
-    if deadline is None:
-        return None
-    return to_utc(deadline, loaded.config.timezone)
-
-
 def _expiry_reason(loaded: LoadedConfig, campaign_name: str, now: datetime) -> Any:
-    deadline = _deadline(loaded, campaign_name)
+    deadline = campaign_deadline(loaded, campaign_name)
     return literal("expired" if deadline is not None and now > deadline
                    else "quiet_hours_expired")
 
@@ -92,7 +84,7 @@ def _quiet_columns(loaded: LoadedConfig, campaign_name: str, rows: Any, now: dat
     """CASEs over (time zone, channel) giving not_before, deferred and expired."""
     config = loaded.config
     campaign = config.campaigns[campaign_name]
-    deadline = _deadline(loaded, campaign_name)
+    deadline = campaign_deadline(loaded, campaign_name)
     default_zone = config.timezone
     zone = func.coalesce(customers.c.timezone, default_zone)
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
+from ..config.load import LoadedConfig
 from ..config.policy_models import SendWindow
 from ..store.schema import customers
 
@@ -55,3 +56,11 @@ def to_utc(moment: datetime, zone: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(zone))
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def campaign_deadline(loaded: LoadedConfig, campaign_name: str) -> datetime | None:
+    """The campaign's deadline as naive UTC (``deadline``, or ``expires_at`` if a
+    campaign model carries one)."""
+    campaign = loaded.config.campaigns[campaign_name]
+    deadline = campaign.deadline or getattr(campaign, "expires_at", None)
+    return to_utc(deadline, loaded.config.timezone) if deadline is not None else None
