@@ -62,6 +62,12 @@ def test_reimport_does_not_override_a_later_opt_out(shop: Shop, smtp: SMTPServer
         events = [(e.status, e.source, e.text) for e in history(conn, "c2")]
     assert events == [("granted", "import", None), ("withdrawn", "support ticket", None),
                       ("granted", "checkout", "Send me offers")]
+    table = shop.cli("consent", "c2").output
+    cells = [[c.strip() for c in line.split("│")[2:-1]] for line in table.splitlines()
+             if line.count("│") == 6]
+    assert cells == [["email", "granted", "import", ""],
+                     ["email", "withdrawn", "support ticket", ""],
+                     ["email", "granted", "checkout", "Send me offers"]]
 
 
 def test_opt_out_everywhere_covers_every_channel(shop: Shop, smtp: SMTPServer) -> None:

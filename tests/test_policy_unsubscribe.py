@@ -185,3 +185,15 @@ def test_import_bounces_file(shop: Shop, smtp: SMTPServer) -> None:
     assert "1 address(es) suppressed" in shop.cli("import-bounces", str(good)).output
     shop.cli("run-once", "win_back")
     assert smtp.handler.recipients() == ["olena@example.com"]
+
+
+def test_link_of_an_erased_customer_finds_nothing(shop: Shop, smtp: SMTPServer,
+                                                  web: Callable[[Shop], httpx.Client]) -> None:
+    setup_shop(shop, smtp.port, CAMPAIGNS)
+    shop.cli("forget", "c1", "--yes")
+    client = web(shop)
+    token = token_for("c1", "olena@example.com")
+    assert client.get(f"/preferences/{token}").status_code == 404
+    assert client.post(f"/u/{token}").status_code == 404
+    # still suppressed by hash from the erasure
+    assert suppressed_hashes(shop) == {address_hash("email", "olena@example.com"): "erased"}
