@@ -150,6 +150,8 @@ outbox = Table(
     Index("ix_outbox_status_not_before", "status", "not_before"),
     Index("ix_outbox_customer_created", "customer_id", "created_at"),
     Index("ix_outbox_run", "run_id"),
+    # Frequency caps look up recent sends by time (dispatcher.policy.caps).
+    Index("ix_outbox_sent_at", "sent_at"),
 )
 
 # Who must never be messaged on a channel, by address hash so that erasure can

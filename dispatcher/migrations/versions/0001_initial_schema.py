@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 11:46:10.935938
+Create Date: 2026-11-23 12:06:24.415016
 """
 
 from __future__ import annotations
@@ -175,6 +175,7 @@ def upgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_customer_created', ['customer_id', 'created_at'], unique=False)
         batch_op.create_index('ix_outbox_run', ['run_id'], unique=False)
+        batch_op.create_index('ix_outbox_sent_at', ['sent_at'], unique=False)
         batch_op.create_index('ix_outbox_status_not_before', ['status', 'not_before'], unique=False)
 
     op.create_table('topic_optouts',
@@ -193,6 +194,7 @@ def downgrade() -> None:
     op.drop_table('topic_optouts')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_status_not_before')
+        batch_op.drop_index('ix_outbox_sent_at')
         batch_op.drop_index('ix_outbox_run')
         batch_op.drop_index('ix_outbox_customer_created')
 
