@@ -148,7 +148,9 @@ def use_file_transports(loaded: LoadedConfig, outbox_dir: str) -> None:
 def plan_all(engine: Engine, loaded: LoadedConfig, now: datetime) -> list[str]:
     """Plan each enabled campaign once; a sequence plans its first step."""
     planned = []
-    for name, campaign in loaded.config.campaigns.items():
+    # Higher priority first, as run-once does: it gets the room under shared caps.
+    ordered = sorted(loaded.config.campaigns.items(), key=lambda item: -item[1].priority)
+    for name, campaign in ordered:
         if not campaign.enabled:
             continue
         times = step_times(campaign, loaded.config.timezone)
@@ -168,8 +170,12 @@ def summary(engine: Engine) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     with engine.connect() as conn:
         for campaign, status, channel, reason, count in conn.execute(query):
-            label = f"{status} via {channel}" if status == "sent" else \
-                f"{status}: {reason or '-'}"
+            if status == "sent":
+                label = f"sent via {channel}"
+            elif status == "pending":
+                label = "waiting for the customer's quiet hours to end"
+            else:
+                label = f"{status}: {reason or '-'}"
             bucket = out.setdefault(campaign, {})
             bucket[label] = bucket.get(label, 0) + int(count)
     return out

@@ -32,6 +32,7 @@ from .mechanics.context import mechanics_context
 from .mechanics.promo import Promo
 from .mechanics.send_checks import expired_campaigns, issue_promos, newest_carts
 from .mechanics.sequences import step_folder
+from .policy.sendcheck import check_at_send
 from .ratelimit import RateLimiter
 from .recipient_pacing import RecipientPacing
 from .recipients import load_customers, load_stats
@@ -195,6 +196,8 @@ class Sender:
 
     def _prepare(self, conn: Any, claimed: Sequence[Any]) -> list[_Job]:
         """Re-check reachability at send time, then render each message."""
+        verdict = check_at_send(conn, self.loaded, claimed, self.clock())
+        claimed = [row for row in claimed if row.id not in verdict.deferred]
         address_ids = [row.address_id for row in claimed]
         usable: dict[int, Any] = {}
         query = (
@@ -228,6 +231,8 @@ class Sender:
                 job.skip_reason = "opted_out"
             elif address.invalid_at is not None:
                 job.skip_reason = "suppressed"
+            elif row.id in verdict.skip:
+                job.skip_reason = verdict.skip[row.id]
             else:
                 to_render.append((job, row, customer, address))
             jobs.append(job)

@@ -50,6 +50,11 @@ def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                   f"starts_at: {_local(at(hours=1), '%Y-%m-%d %H:%M')}", text)
     text = re.sub(r"expires_at: 2026-12-12 23:59",
                   f"expires_at: {_local(NOW + timedelta(days=3), '%Y-%m-%d %H:%M')}", text)
+    # Policy is tested on its own: here quiet hours and the shared cap must not depend
+    # on the time of day the suite runs, nor on how many mechanics one customer hits.
+    assert 'allowed: "09:00-21:00"' in text and "global: 3 per 7d" in text
+    text = text.replace('allowed: "09:00-21:00"', 'allowed: "00:00-24:00"')
+    text = text.replace("global: 3 per 7d", "global: 50 per 7d")
     (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
     return tmp_path
 

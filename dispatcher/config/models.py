@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +25,7 @@ from .mechanics import (
     When,
     check_campaign,
 )
+from .policy_models import BouncesConfig, CapsConfig, CapSpec, QuietHoursConfig
 
 
 class Strict(BaseModel):
@@ -68,7 +69,7 @@ class CampaignConfig(Strict):
     once_per: str = "customer"
     topic: str = "offers"
     kind: Literal["marketing", "transactional"] = "marketing"
-    priority: int = 100
+    priority: int = 100  # higher plans first when campaigns run together (caps)
     enabled: bool = True
     # Retention mechanics (dispatcher/mechanics/): what fires it, its steps, its deadline.
     trigger: TriggerConfig | None = None
@@ -76,6 +77,10 @@ class CampaignConfig(Strict):
     steps: list[StepConfig] = Field(default_factory=list)
     expires_at: Deadline | None = None  # nothing is sent at or after it (a date: end of day)
     promo: PromoConfig | None = None  # a personal one-time code per recipient
+    cap: CapSpec | None = None  # e.g. "1 per 30d" for this campaign alone
+    # Latest time a message may go out (naive = config timezone); a quiet-hours wait
+    # past it is a skip (quiet_hours_expired).
+    deadline: datetime | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -107,6 +112,9 @@ class Config(Strict):
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
     loyalty: LoyaltyConfig = Field(default_factory=LoyaltyConfig)
     include: list[str] = Field(default_factory=list)
+    caps: CapsConfig = Field(default_factory=CapsConfig)
+    quiet_hours: QuietHoursConfig = Field(default_factory=QuietHoursConfig)
+    bounces: BouncesConfig = Field(default_factory=BouncesConfig)
 
     @field_validator("database", mode="before")
     @classmethod

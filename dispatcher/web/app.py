@@ -36,6 +36,8 @@ async def healthz(request: Request) -> PlainTextResponse:
 ROUTE_MODULES: list[str] = [
     "dispatcher.web.twilio_hooks:routes",
     "dispatcher.web.events:routes",
+    "dispatcher.web.unsubscribe:routes",
+    "dispatcher.web.bounces:routes",
 ]
 
 
