@@ -77,3 +77,25 @@ def test_offer_expiring_between_plan_and_send_is_skipped(shop: Shop, smtp: SMTPS
     # Then: nothing went out; each row says why
     assert received(smtp) == []
     assert {(r.status, r.reason) for r in outbox_rows(shop)} == {("skipped", "expired")}
+
+
+def test_quiet_hours_wait_past_the_deadline_becomes_a_skip(shop: Shop, smtp: SMTPServer) -> None:
+    kyiv = ZoneInfo("Europe/Kyiv")
+    kyiv_now = NOW.replace(tzinfo=ZoneInfo("UTC")).astimezone(kyiv)
+    build(shop, smtp, (kyiv_now + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M"))
+    # Given: messages may go out only in a window opening 3 h from now (Kyiv time,
+    # where both customers now live), but the offer ends in 1 h
+    opens = kyiv_now + timedelta(hours=3)
+    window = f"{opens:%H}:00-{opens + timedelta(hours=1):%H}:00"
+    text = shop.config_path.read_text()
+    shop.config_path.write_text(text.replace(
+        "campaigns:", f'quiet_hours:\n  allowed: "{window}"\ncampaigns:', 1))
+    shop.cli("import", "customers", str(shop.jsonl("moved.jsonl", [
+        {"id": "ny", "name": "Jane", "locale": "en", "timezone": "Europe/Kyiv",
+         "email": "jane@example.com", "email_consent": "yes"}])))
+    # When: the hourly run plans the offer
+    tick(shop, "flash_sale", NOW)
+    # Then: the wait would end after the deadline, so nobody is sent it, and it says why
+    assert received(smtp) == []
+    assert {(r.status, r.reason) for r in outbox_rows(shop)} == {
+        ("skipped", "quiet_hours_expired")}
