@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, func, literal, select
+from sqlalchemy import String, cast, exists, func, literal, select
 
 from ..config.mechanics import LoyaltyConfig, TriggerConfig
 from ..segments.sql import order_stats_subquery
@@ -123,5 +123,3 @@ def default_subject(once_per: str, loyalty: LoyaltyConfig) -> Any | None:
         return select(tiers.c.customer_id, tiers.c.subject).where(tiers.c.subject.is_not(None))
     return None
 
-
-__all__ = ["and_", "default_subject", "trigger_select"]
