@@ -4,6 +4,7 @@ all-or-nothing, and feeding the triggers and promo redemption."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -25,6 +26,13 @@ TOKEN = "s3cret-token-for-tests"
 @pytest.fixture
 def web(shop: Shop, smtp: SMTPServer, monkeypatch: pytest.MonkeyPatch
         ) -> Iterator[tuple[TestClient, Engine]]:
+    with open_web(shop, smtp, monkeypatch) as opened:
+        yield opened
+
+
+@contextmanager
+def open_web(shop: Shop, smtp: SMTPServer, monkeypatch: pytest.MonkeyPatch
+             ) -> Iterator[tuple[TestClient, Engine]]:
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     shop.write_config(email_channel(smtp.port), "reachable:\n  consent: email\n", """
 abandoned_cart:
