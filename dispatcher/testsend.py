@@ -13,6 +13,7 @@ from channels.registry import build_channel
 from .config.load import LoadedConfig
 from .context import OrderStats
 from .mechanics.send_checks import newest_carts, sample_promo
+from .mechanics.sequences import preview_step
 from .recipients import load_customers, load_stats
 from .sender import Sender
 from .store.db import address_hash, normalize_address, utcnow
@@ -50,8 +51,10 @@ def render_for(engine: Engine, loaded: LoadedConfig, campaign: str, customer_id:
         address = SimpleNamespace(channel=chosen, address=f"<no {chosen} address on file>",
                                   address_hash="", data=None)
     sender = Sender(engine, loaded, {})  # rendering needs only config and templates
+    now = utcnow()
+    step, _ = preview_step(loaded, campaign, now, now)  # a sequence: its current step
     return sender.render(campaign, chosen, customer, stats, address, None, is_test=to is not None,
-                         promo=sample_promo(loaded, campaign, utcnow()), cart=cart)
+                         promo=sample_promo(loaded, campaign, now), cart=cart, step=step)
 
 
 async def send_test(engine: Engine, loaded: LoadedConfig, campaign: str, customer_id: str,

@@ -131,3 +131,9 @@ def test_planning_a_sequence_without_a_step_plans_nobody(shop: Shop, smtp: SMTPS
     result = plan_run(engine, loaded, "closed_sale", local(0, 9), local(0, 9, 1))
     assert result.funnel.segment == 0
     engine.dispose()
+
+
+def test_preview_shows_the_current_step(shop: Shop, smtp: SMTPServer) -> None:
+    build(shop, smtp)  # the sale opened six days ago: "last_day" is the latest step
+    out = shop.cli("preview", "closed_sale", "--customer", "vip1").output
+    assert "Last day of the closed sale, Vip1" in out
