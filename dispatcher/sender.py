@@ -120,6 +120,9 @@ class Sender:
         self._start_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._committer: asyncio.Task[None] | None = None
         self._outcomes: list[_Outcome] = []
+        # One writer at a time from this process: concurrent SQLite writers would sleep
+        # in the busy handler (milliseconds each) instead of queueing.
+        self._db_lock = asyncio.Lock()
 
     # -- public -----------------------------------------------------------------------
 
@@ -147,7 +150,9 @@ class Sender:
         deadline = self.clock() + self.options.wait_for_retries
         try:
             while not self.stopping:
-                jobs = await asyncio.to_thread(self._claim, campaigns)
+                claimed = await self._in_db(self._claim, campaigns)
+                # Rendering happens outside the write lock and the claim's transaction.
+                jobs = await asyncio.to_thread(self._prepare_claimed, claimed)
                 if not jobs:
                     await queue.join()
                     await self._flush(outcomes)
@@ -220,7 +225,7 @@ class Sender:
             cond = and_(cond, outbox.c.campaign.in_(campaigns))
         return cond
 
-    def _claim(self, campaigns: list[str] | None) -> list[_Job]:
+    def _claim(self, campaigns: list[str] | None) -> Sequence[Any]:
         now = self.clock()
         ids = (select(outbox.c.id).where(self._due(campaigns, now))
                .order_by(outbox.c.not_before, outbox.c.id)
@@ -235,8 +240,12 @@ class Sender:
                 .returning(outbox.c.id, outbox.c.campaign, outbox.c.channel,
                            outbox.c.attempts, outbox.c.address_id, outbox.c.customer_id)
             ).all()
-            if not claimed:
-                return []
+        return claimed
+
+    def _prepare_claimed(self, claimed: Sequence[Any]) -> list[_Job]:
+        if not claimed:
+            return []
+        with self.engine.connect() as conn:
             return self._prepare(conn, claimed)
 
     def _prepare(self, conn: Any, claimed: Sequence[Any]) -> list[_Job]:
@@ -356,6 +365,10 @@ class Sender:
             metrics.observe_latency(job.channel, time.monotonic() - started)
         return _Outcome(job, "sent", provider_id=provider_id, sent_attempt=True)
 
+    async def _in_db(self, function: Callable[..., Any], *args: Any) -> Any:
+        async with self._db_lock:
+            return await asyncio.to_thread(function, *args)
+
     async def _begin(self, outbox_id: int) -> None:
         """Durably mark ``outbox_id`` started, together with every outcome so far.
 
@@ -374,7 +387,7 @@ class Sender:
             batch = self._outcomes[:]
             del self._outcomes[:len(batch)]
             try:
-                await asyncio.to_thread(self._write, batch, [oid for oid, _ in waiters])
+                await self._in_db(self._write, batch, [oid for oid, _ in waiters])
             except Exception as exc:
                 self._outcomes[:0] = batch  # keep them for the next write
                 for _, future in waiters:
@@ -415,7 +428,7 @@ class Sender:
             return
         batch = outcomes[:]
         del outcomes[:len(batch)]
-        await asyncio.to_thread(self._write, batch)
+        await self._in_db(self._write, batch)
 
     def _write(self, batch: list[_Outcome], starts: Sequence[int] = ()) -> None:
         now = self.clock()
@@ -471,7 +484,7 @@ class Sender:
         while True:
             await asyncio.sleep(interval)
             now = self.clock()
-            await asyncio.to_thread(self._extend_leases, now)
+            await self._in_db(self._extend_leases, now)
             # Notice an operator's pause or resume while we are draining.
             await asyncio.to_thread(self.guard.refresh)
 
