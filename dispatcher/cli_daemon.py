@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from dispatcher.cli import ConfigOption, _check_campaigns, _load, app, console, err_console
+
+# Data (reasons, ids) printed as is: no markup, no colouring, no wrapping mid-line.
+PLAIN: dict[str, Any] = {"markup": False, "highlight": False, "soft_wrap": True}
 
 
 @app.command()
@@ -62,7 +65,7 @@ def status(config: ConfigOption = None,
     if data.paused:
         for p in data.paused:
             console.print(f"PAUSED {p.campaign} since {p.paused_at:%Y-%m-%d %H:%M} UTC "
-                          f"by {p.paused_by}: {p.reason}", markup=False, highlight=False)
+                          f"by {p.paused_by}: {p.reason}", **PLAIN)
         console.print("resume with: dispatcher resume CAMPAIGN")
     else:
         console.print("paused campaigns: none")
@@ -70,14 +73,14 @@ def status(config: ConfigOption = None,
                   f"{data.uncertain_total}")
     for u in data.uncertain:
         console.print(f"  outbox {u['id']} {u['campaign']} customer {u['customer_id']} "
-                      f"via {u['channel']} at {u['updated_at']}", markup=False, highlight=False)
+                      f"via {u['channel']} at {u['updated_at']}", **PLAIN)
     if data.errors:
         console.print("last errors:")
         for e in data.errors:
             console.print(f"  outbox {e['id']} {e['campaign']} customer {e['customer_id']} "
                           f"{e['status']} after {e['attempts']} attempt(s): "
-                          f"[{e['error_class']}] {e['last_error']}", markup=False,
-                          highlight=False)
+                          f"[{e['error_class']}] {e['reason'] or e['last_error']}",
+                          **PLAIN)
 
 
 @app.command()

@@ -56,7 +56,7 @@ def collect(engine: Engine, recent_runs: int = 10, listed: int = 50) -> Status:
         for err in conn.execute(select(outbox.c.id, outbox.c.campaign, outbox.c.customer_id,
                                        outbox.c.channel, outbox.c.status, outbox.c.attempts,
                                        outbox.c.error_class, outbox.c.last_error,
-                                       outbox.c.updated_at)
+                                       outbox.c.reason, outbox.c.updated_at)
                                 .where(outbox.c.last_error.is_not(None))
                                 .order_by(outbox.c.updated_at.desc(), outbox.c.id.desc())
                                 .limit(10)):

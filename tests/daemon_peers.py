@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -66,8 +67,10 @@ def address(i: int) -> str:
 
 def build_shop(shop: Shop, port: int, count: int, *, concurrency: int = 8,
                campaign_extra: str = "", channel_extra: str = "", daemon_extra: str = "",
-               schedule: str = "0 11 * * *") -> None:
+               schedule: str = "0 11 * * *", max_attempts: int = 6) -> None:
     """``count`` consented, lapsed customers; one win_back campaign by email."""
+    channel_extra = textwrap.indent(channel_extra, "  ")
+    campaign_extra = textwrap.indent(campaign_extra, "  ")
     channels = f"""
 email:
   host: 127.0.0.1
@@ -78,7 +81,7 @@ email:
   pool_size: {concurrency}
   retry_base: 1s
   retry_cap: 2s
-  max_attempts: 6
+  max_attempts: {max_attempts}
 {channel_extra}
 """
     campaigns = f"""
