@@ -123,6 +123,7 @@ class Sender:
         # One writer at a time from this process: concurrent SQLite writers would sleep
         # in the busy handler (milliseconds each) instead of queueing.
         self._db_lock = asyncio.Lock()
+        self._claim_size = self.options.batch_size
 
     # -- public -----------------------------------------------------------------------
 
@@ -138,11 +139,14 @@ class Sender:
         """Send every due row (of ``campaigns``), then return."""
         self.stats.recovered_uncertain += await asyncio.to_thread(self.recover_expired_leases)
         await asyncio.to_thread(self.guard.refresh)
-        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=self.options.batch_size * 2)
         outcomes = self._outcomes
         flushed = asyncio.Event()
         workers_count = min(500, sum(self.loaded.channel_settings[n].concurrency
                                      for n in self.channels) or 1)
+        # Claim about what the workers can start soon: rows leased but waiting in our
+        # queue are rows other dispatcher processes cannot take.
+        self._claim_size = min(self.options.batch_size, max(20, 2 * workers_count))
+        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=self._claim_size)
         writer = asyncio.create_task(self._writer(outcomes, flushed))
         workers = [asyncio.create_task(self._worker(queue, outcomes))
                    for _ in range(workers_count)]
@@ -229,7 +233,7 @@ class Sender:
         now = self.clock()
         ids = (select(outbox.c.id).where(self._due(campaigns, now))
                .order_by(outbox.c.not_before, outbox.c.id)
-               .limit(self.options.batch_size)
+               .limit(self._claim_size)
                .with_for_update(skip_locked=True))
         with self.engine.begin() as conn:
             claimed = conn.execute(

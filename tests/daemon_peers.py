@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -164,3 +165,23 @@ def started_unrecorded(db_url: str, proc: subprocess.Popen[bytes]) -> int:
     """Rows ``proc`` handed to the provider without writing the outcome (uncertain-to-be)."""
     return len(rows(db_url, outbox.c.status == "sending", outbox.c.send_started_at.is_not(None),
                     outbox.c.leased_by == f"{socket.gethostname()}:{proc.pid}"))
+
+
+class Output:
+    """Collects a running process's output lines in a thread (so it never blocks)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            self.lines.append(raw.decode(errors="replace"))
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, needle: str, timeout: float = 60) -> None:
+        wait_until(lambda: needle in self.text(), timeout)

@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -36,7 +36,8 @@ class OutboxCollector(Collector):
         by_state = GaugeMetricFamily("dispatcher_outbox_rows", "Outbox rows by campaign and state",
                                      labels=["campaign", "status"])
         due = GaugeMetricFamily("dispatcher_queue_depth",
-                                "Pending rows already due, by channel", labels=["channel"])
+                                "Rows due but not yet handed to a provider (pending or "
+                                "claimed), by channel", labels=["channel"])
         paused = GaugeMetricFamily("dispatcher_campaign_paused", "1 when the campaign is paused",
                                    labels=["campaign"])
         with engine.connect() as conn:
@@ -46,7 +47,9 @@ class OutboxCollector(Collector):
                 by_state.add_metric([campaign, status], count)
             for channel, count in conn.execute(
                     select(outbox.c.channel, func.count())
-                    .where(outbox.c.status == "pending", outbox.c.not_before <= now)
+                    .where(or_(and_(outbox.c.status == "pending", outbox.c.not_before <= now),
+                               and_(outbox.c.status == "sending",
+                                    outbox.c.send_started_at.is_(None))))
                     .group_by(outbox.c.channel)):
                 due.add_metric([channel or ""], count)
         for item in list_paused(engine):
