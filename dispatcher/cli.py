@@ -18,7 +18,7 @@ from .config.errors import ConfigError
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Retention campaign dispatcher: plan, send and measure campaigns.")
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # located errors stay one line
 
 ConfigOption = Annotated[str | None, typer.Option("--config", "-c", envvar="DISPATCHER_CONFIG",
                                                   help="Path to config.yaml")]
@@ -107,6 +107,9 @@ def plan(campaign: str, config: ConfigOption = None, at: AtOption = None) -> Non
     for channel, count in sorted(funnel.by_channel.items()):
         table.add_row(f"    via {channel}", str(count))
     console.print(table)
+    for report in PLAN_REPORTS:
+        for line in _attr(report)(engine, loaded, campaign, scheduled, now, funnel):
+            console.print(line, markup=False, highlight=False)
 
 
 @app.command("run-once")
@@ -120,7 +123,11 @@ def run_once(campaigns: Annotated[list[str] | None, typer.Argument()] = None,
     loaded = _load(config)
     names = campaigns or [n for n, c in loaded.config.campaigns.items() if c.enabled]
     _check_campaigns(loaded, names)
-    result = asyncio.run(do_run_once(loaded, names, _now(at) if at else None, wait_retries))
+    try:
+        result = asyncio.run(do_run_once(loaded, names, _now(at) if at else None,
+                                         wait_retries))
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
     table = Table(title="run-once")
     for column in ("campaign", "run", "new", "to send", "skipped"):
         table.add_column(column)
@@ -217,7 +224,7 @@ def import_(kind: Annotated[str, typer.Argument(help="customers | orders | carts
         task = bar.add_task(f"importing {file.name}", total=None)
         report = import_file(engine, kind, file, fmt=fmt, skip_bad=skip_bad, rejects=rejects,
                              progress=lambda n: bar.advance(task, n))
-    for error in report.errors[:50]:
+    for error in sorted(report.errors, key=lambda e: e.line)[:50]:
         err_console.print(f"{file}:{error}", markup=False, highlight=False)
     if len(report.errors) > 50:
         err_console.print(f"... and {len(report.errors) - 50} more")
@@ -248,6 +255,17 @@ def main() -> None:
 # so features land without touching each other's commands). Imported last: each
 # does ``from dispatcher.cli import app`` and decorates its commands.
 COMMAND_MODULES: list[str] = ["dispatcher.cli_daemon"]
+
+# "module:function(engine, loaded, campaign, scheduled_for, now, funnel) -> lines" that
+# ``plan`` prints under its funnel (SMS segments and cost, ...).
+PLAN_REPORTS: list[str] = ["dispatcher.sms_estimate:plan_report"]
+
+
+def _attr(path: str):
+    import importlib
+
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _register_feature_commands() -> None:

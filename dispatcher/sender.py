@@ -41,6 +41,7 @@ from .control import paused_campaigns_query
 from .guard import ErrorRateGuard
 from .links import LinkClaims, preferences_url, unsubscribe_url
 from .ratelimit import RateLimiter
+from .recipient_pacing import RecipientPacing
 from .recipients import load_customers, load_stats
 from .store.db import utcnow
 from .store.schema import addresses, outbox, runs, suppressions
@@ -114,6 +115,8 @@ class Sender:
         self._slots = {name: asyncio.Semaphore(settings[name].concurrency) for name in channels}
         self._limits = {name: RateLimiter(rate) for name in channels
                         if (rate := settings[name].rate)}
+        self._pacing = {name: RecipientPacing(rate) for name in channels
+                        if (rate := getattr(settings[name], "per_recipient_rate", None))}
         self.stats = SendStats()
         self.guard = guard or ErrorRateGuard(engine, loaded)
         self._stopping = asyncio.Event()
@@ -287,6 +290,9 @@ class Sender:
                     job.message = self.render(row.campaign, row.channel, customer,
                                               stats.get(row.customer_id, OrderStats()),
                                               address, row.id)
+                    # e.g. an SMS over its segment limit: a recorded skip, not a failure
+                    job.skip_reason = self.loaded.channel_settings[row.channel] \
+                        .send_time_skip(job.message)
                 except TemplateProblem as exc:
                     job.problem = f"template: {exc}"
             jobs.append(job)
@@ -346,27 +352,34 @@ class Sender:
             limiter = self._limits.get(job.channel)
             if limiter is not None:
                 await limiter.acquire()
-            if self.stopping or self.guard.is_paused(job.campaign):
-                why = "dispatcher stopping" if self.stopping else "campaign paused"
-                return _Outcome(job, "released", reason=f"released: {why}")
+            pacing = self._pacing.get(job.channel)
+            if pacing is not None:
+                await pacing.acquire(job.message.to)
             try:
-                await self._begin(job.outbox_id)
-            except Exception:  # the row stays unstarted: recovery makes it pending again
-                log.exception("could not mark a send as started",
-                              extra={"campaign": job.campaign, "outbox_id": job.outbox_id})
-                return None
-            started = time.monotonic()
-            try:
-                provider_id = await channel.send(job.message)
-            except Exception as exc:  # classified below; nothing escapes unrecorded
+                if self.stopping or self.guard.is_paused(job.campaign):
+                    why = "dispatcher stopping" if self.stopping else "campaign paused"
+                    return _Outcome(job, "released", reason=f"released: {why}")
+                try:
+                    await self._begin(job.outbox_id)
+                except Exception:  # the row stays unstarted: recovery makes it pending again
+                    log.exception("could not mark a send as started",
+                                  extra={"campaign": job.campaign, "outbox_id": job.outbox_id})
+                    return None
+                started = time.monotonic()
+                try:
+                    provider_id = await channel.send(job.message)
+                except Exception as exc:  # classified below; nothing escapes unrecorded
+                    metrics.observe_latency(job.channel, time.monotonic() - started)
+                    failure = channel.classify(exc)
+                    if failure.retry_after and limiter is not None:
+                        await limiter.pause(failure.retry_after)
+                    outcome = self._failed(job, failure)
+                    outcome.sent_attempt = True
+                    return outcome
                 metrics.observe_latency(job.channel, time.monotonic() - started)
-                failure = channel.classify(exc)
-                if failure.retry_after and limiter is not None:
-                    await limiter.pause(failure.retry_after)
-                outcome = self._failed(job, failure)
-                outcome.sent_attempt = True
-                return outcome
-            metrics.observe_latency(job.channel, time.monotonic() - started)
+            finally:
+                if pacing is not None:
+                    pacing.release(job.message.to)
         return _Outcome(job, "sent", provider_id=provider_id, sent_attempt=True)
 
     async def _in_db(self, function: Callable[..., Any], *args: Any) -> Any:

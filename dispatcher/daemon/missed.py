@@ -57,7 +57,9 @@ def fire_times_between(loaded: LoadedConfig, campaign: str, after: datetime,
     fire = trigger.get_next_fire_time(None, start)
     while fire is not None and fire <= end and len(fires) < limit:
         fires.append(fire.astimezone(utc).replace(tzinfo=None))
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        # Step in UTC: wall-clock arithmetic in the zone repeats the autumn hour forever.
+        probe = (fire.astimezone(utc) + timedelta(seconds=1)).astimezone(tz)
+        fire = trigger.get_next_fire_time(fire, probe)
     return fires
 
 
