@@ -40,6 +40,7 @@ from .context import OrderStats, build_context
 from .control import paused_campaigns_query
 from .guard import ErrorRateGuard
 from .links import LinkClaims, preferences_url, unsubscribe_url
+from .policy.sendcheck import SendTimeVerdict, check_at_send
 from .ratelimit import RateLimiter
 from .recipient_pacing import RecipientPacing
 from .recipients import load_customers, load_stats
@@ -252,11 +253,17 @@ class Sender:
     def _prepare_claimed(self, claimed: Sequence[Any]) -> list[_Job]:
         if not claimed:
             return []
+        # Send-time policy may write (deferrals): its own short transaction, so that
+        # rendering below does not hold the database's write lock.
+        with self.engine.begin() as conn:
+            verdict = check_at_send(conn, self.loaded, claimed, self.clock())
         with self.engine.connect() as conn:
-            return self._prepare(conn, claimed)
+            return self._prepare(conn, claimed, verdict)
 
-    def _prepare(self, conn: Any, claimed: Sequence[Any]) -> list[_Job]:
+    def _prepare(self, conn: Any, claimed: Sequence[Any],
+                 verdict: SendTimeVerdict) -> list[_Job]:
         """Re-check reachability at send time, then render each message."""
+        claimed = [row for row in claimed if row.id not in verdict.deferred]
         address_ids = [row.address_id for row in claimed]
         usable: dict[int, Any] = {}
         query = (
@@ -285,6 +292,8 @@ class Sender:
                 job.skip_reason = "opted_out"
             elif address.invalid_at is not None:
                 job.skip_reason = "suppressed"
+            elif row.id in verdict.skip:
+                job.skip_reason = verdict.skip[row.id]
             else:
                 try:
                     job.message = self.render(row.campaign, row.channel, customer,

@@ -92,7 +92,8 @@ def test_stop_then_start_through_the_bot(shop: Shop, telegram: TelegramPeer,
     # Given Olena sends /stop to the shop's bot
     telegram.user_writes(1001, "/stop")
     # When the daemon's bot service polls
-    run_bot_until(shop, lambda: telegram.sent_to("1001"))
+    # (until the reply is out and the update confirmed by the next poll's offset)
+    run_bot_until(shop, lambda: bool(telegram.sent_to("1001")) and telegram.updates == [])
     # Then she is opted out, told so, and the update is confirmed
     assert consent(shop, "1001") == ("withdrawn", "telegram:/stop", "opted_out")
     [reply] = telegram.sent_to("1001")
