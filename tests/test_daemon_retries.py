@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -139,6 +140,9 @@ def test_operator_pause_holds_sending_and_resume_does_not_resend(
         assert handler.recipients() == []
         assert states(shop.db_url()) == Counter({"pending": 30})
         assert "by operator: checking the offer" in shop.cli("status").output
+        report = json.loads(shop.cli("status", "--json").output)
+        assert [(p["campaign"], p["by"]) for p in report["paused"]] == [("win_back", "operator")]
+        assert report["outbox"] == {"win_back": {"pending": 30}}
         shop.cli("resume", "win_back")
         shop.cli("run-once", "win_back", "--wait-retries", "0")
         shop.cli("run-once", "win_back", "--wait-retries", "0")
