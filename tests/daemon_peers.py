@@ -4,13 +4,13 @@ sink, the dispatcher as a real subprocess, and outbox inspection."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,6 +26,7 @@ from dispatcher.store.schema import outbox
 from .shop import Shop
 from .smtp_server import RecordingHandler
 
+_started = itertools.count()
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
@@ -111,15 +112,24 @@ def start(shop: Shop, db_url: str, *args: str) -> subprocess.Popen[bytes]:
     """Start ``dispatcher ARGS`` as its own process against the shop's config."""
     env = {**os.environ, "DISPATCHER_DATABASE_URL": db_url}
     env.pop("DISPATCHER_CONFIG", None)
-    return subprocess.Popen([DISPATCHER, *args, "--config", str(shop.config_path)],
-                            env=env, cwd=shop.folder, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    # Output goes to a file, not a pipe: a pipe nobody reads would block the process.
+    log_path = shop.folder / f"dispatcher-{next(_started)}.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen([DISPATCHER, *args, "--config", str(shop.config_path)],
+                                env=env, cwd=shop.folder, stdout=log_file,
+                                stderr=subprocess.STDOUT)
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    return proc
+
+
+def output_of(proc: subprocess.Popen[bytes]) -> str:
+    return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
 
 
 def run(shop: Shop, db_url: str, *args: str, timeout: float = 300) -> str:
     proc = start(shop, db_url, *args)
-    out, _ = proc.communicate(timeout=timeout)
-    text = out.decode(errors="replace")
+    proc.wait(timeout=timeout)
+    text = output_of(proc)
     assert proc.returncode == 0, text
     return text
 
@@ -168,20 +178,13 @@ def started_unrecorded(db_url: str, proc: subprocess.Popen[bytes]) -> int:
 
 
 class Output:
-    """Collects a running process's output lines in a thread (so it never blocks)."""
+    """The output of a process started by ``start`` (read from its log file)."""
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
-        self._thread.start()
-
-    def _read(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            self.lines.append(raw.decode(errors="replace"))
+        self.proc = proc
 
     def text(self) -> str:
-        return "".join(self.lines)
+        return output_of(self.proc)
 
     def wait_for(self, needle: str, timeout: float = 60) -> None:
         wait_until(lambda: needle in self.text(), timeout)

@@ -51,7 +51,8 @@ def test_sigkill_at_random_moments_sends_nobody_twice(
             proc = start(shop, db_url, *command)
             target = handler.count() + rng.randint(20, RECIPIENTS // (KILLS + 2))
             # When it is killed without warning after some messages went out
-            wait_until(lambda target=target: handler.count() >= target, proc=proc)
+            wait_until(lambda target=target: handler.count() >= target, proc=proc,
+                       timeout=max(120, RECIPIENTS / 20))
             if proc.poll() is None:
                 kill(proc)
                 kills += 1

@@ -14,7 +14,7 @@ from dispatcher.sender import Sender
 from dispatcher.store.db import utcnow
 from dispatcher.store.schema import outbox
 
-from .daemon_peers import build_shop, start
+from .daemon_peers import build_shop, output_of, start
 from .shop import Shop
 
 
@@ -88,8 +88,9 @@ def test_json_log_lines_carry_ids_and_no_addresses(
     build_shop(shop, 9, 2)  # port 9: nothing listens, so every send fails and is logged
     monkeypatch.setenv("DISPATCHER_LOG_FORMAT", "json")
     proc = start(shop, shop.db_url(), "-v", "run-once", "win_back", "--wait-retries", "0")
-    out, _ = proc.communicate(timeout=120)
-    lines = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+    proc.wait(timeout=120)
+    out = output_of(proc)
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     failed = [e for e in lines if e["message"] == "send failed"]
     assert failed and all(e["campaign"] == "win_back" and e["outbox_id"] for e in failed)
-    assert "@example.com" not in out.decode()
+    assert "@example.com" not in out
