@@ -264,6 +264,7 @@ COMMAND_MODULES: list[str] = [
     "dispatcher.cli_policy",
     "dispatcher.cli_promo",
     "dispatcher.cli_demo",
+    "dispatcher.cli_daemon",
 ]
 
 # "module:function(engine, loaded, campaign, scheduled_for, now, funnel) -> lines" that

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 from ..config.load import LoadedConfig
 from ..store.schema import carts
@@ -22,7 +22,7 @@ def expired_campaigns(loaded: LoadedConfig, names: set[str], now: datetime) -> s
             and is_expired(config.campaigns[name], config.timezone, now)}
 
 
-def issue_promos(conn: Connection, loaded: LoadedConfig, sendable: Sequence[Any],
+def issue_promos(engine: Engine, loaded: LoadedConfig, sendable: Sequence[Any],
                  now: datetime) -> dict[int, Promo]:
     campaigns = loaded.config.campaigns
     requests = []
@@ -35,7 +35,10 @@ def issue_promos(conn: Connection, loaded: LoadedConfig, sendable: Sequence[Any]
             continue
         requests.append(PromoRequest(int(row.id), row.campaign, row.step or "",
                                      row.customer_id, campaign.promo))
-    return ensure_codes(conn, requests, now)
+    if not requests:
+        return {}
+    with engine.begin() as conn:
+        return ensure_codes(conn, requests, now)
 
 
 def sample_promo(loaded: LoadedConfig, campaign: str, now: datetime) -> Promo | None:
