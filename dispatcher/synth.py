@@ -137,7 +137,7 @@ def generate_block(spec: SynthSpec, now: datetime, index: int) -> Block:
             # Activity stops at some point: about half the shop is lapsed (90+ days).
             quiet = min(rng.expovariate(1 / 120), (now - first) / day)
             last = now - timedelta(days=quiet)
-            n_orders = 0 if kind > 0.93 else 1 + min(int(rng.expovariate(1 / 4)), 40)
+            n_orders = 0 if kind > 0.93 else 1 + min(int(rng.expovariate(1 / 5)), 40)
         created = first - timedelta(days=rng.uniform(0, 30))
         attributes = '{"tier": "gold"}' if rng.random() < 0.05 else "{}"
         block.customers.append((cid, name, locale, rng.choice(TIMEZONES), birthday,
@@ -224,8 +224,9 @@ class _SQLiteWriter:
     def write(self, block: Block) -> None:
         cur = self._conn.cursor()
         for table in ("customers", "addresses", "orders", "carts"):
-            rows = [tuple(_sqlite_value(v) for v in row) for row in getattr(block, table)]
+            rows = getattr(block, table)
             if rows:
+                rows = _sqlite_rows(table, rows)
                 cols = COLUMNS[table]
                 cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) "
                                 f"VALUES ({', '.join('?' for _ in cols)})", rows)
@@ -239,12 +240,25 @@ class _SQLiteWriter:
         self._raw.close()
 
 
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="microseconds")
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+def _sqlite_rows(table: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Dates and times as the strings SQLAlchemy's SQLite types write and compare."""
+    first = rows[0]
+    convert = [i for i, v in enumerate(first) if isinstance(v, date)]
+    if table == "orders":
+        convert.append(COLUMNS["orders"].index("delivered_at"))
+    if table == "addresses":
+        convert.append(COLUMNS["addresses"].index("consent_at"))
+    convert = sorted(set(convert))
+    out = []
+    for row in rows:
+        values = list(row)
+        for i in convert:
+            v = values[i]
+            if v is not None:
+                values[i] = (v.isoformat(sep=" ", timespec="microseconds")
+                             if isinstance(v, datetime) else v.isoformat())
+        out.append(tuple(values))
+    return out
 
 
 class _PostgresWriter:
