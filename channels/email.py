@@ -110,6 +110,7 @@ class EmailChannel(Channel):
         self.settings = settings
         self._pool = _ConnectionPool(settings)
         self._envelope_from = email.utils.parseaddr(settings.from_address)[1]
+        self._domain = sender_domain(settings.from_address)
 
     async def send(self, message: RenderedMessage) -> str:
         from_address, reply_to = self.settings.from_address, self.settings.reply_to
@@ -120,7 +121,7 @@ class EmailChannel(Channel):
         data, eight_bit = message_bytes(message, from_address, reply_to)
         raw = RawMessage(data, eight_bit, lambda: build_mime(message, from_address, reply_to))
         await self._pool.send(raw, self._envelope_from, message.to)
-        return message_id(message, sender_domain(from_address))
+        return message_id(message, self._domain)
 
     def classify(self, error: BaseException) -> Failure:
         return classify_smtp_error(error)
