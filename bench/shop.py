@@ -21,7 +21,7 @@ channels:
     unsubscribe_mailto: unsubscribe@bench.example
     concurrency: {concurrency}
     pool_size: {concurrency}
-segments:
+{rate}segments:
   buyers:
     orders_count: {{gte: 1}}
   lapsed:
@@ -45,7 +45,7 @@ campaigns:
 
 
 def make_shop(folder: Path, database: str, *, smtp_port: int | None = None,
-              concurrency: int = 16) -> Path:
+              concurrency: int = 16, rate: str | None = None) -> Path:
     """Write config.yaml + templates into ``folder``; file transport when no port."""
     folder.mkdir(parents=True, exist_ok=True)
     if smtp_port is None:
@@ -53,7 +53,8 @@ def make_shop(folder: Path, database: str, *, smtp_port: int | None = None,
     else:
         transport = f"    host: 127.0.0.1\n    port: {smtp_port}\n    security: none"
     (folder / "config.yaml").write_text(CONFIG.format(
-        database=database, transport=transport, concurrency=concurrency), encoding="utf-8")
+        database=database, transport=transport, concurrency=concurrency,
+        rate=f"    rate: {rate}\n" if rate else ""), encoding="utf-8")
     target = folder / "templates" / "win_back"
     if not target.exists():
         shutil.copytree(ROOT / "templates" / "win_back", target)

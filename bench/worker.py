@@ -22,6 +22,21 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def use_stdlib_mime() -> None:
+    """Before/after for BENCHMARKS.md: build every email with the stdlib email package."""
+    import channels.email
+    import channels.email_fast
+    from channels.email_mime import build_mime
+
+    def stdlib(message: Any, from_address: str, reply_to: str | None = None
+               ) -> tuple[bytes, bool]:
+        data = bytes(build_mime(message, from_address, reply_to))
+        return data, not data.isascii()
+
+    channels.email.message_bytes = stdlib
+    channels.email_fast.message_bytes = stdlib
+
+
 def pipeline(config: str, campaign: str, log_sends: bool = True) -> dict[str, Any]:
     """What `dispatcher run-once CAMPAIGN` does, with plan and send timed apart."""
     from dispatcher.app import latest_fire_time, open_channels, open_store
@@ -111,6 +126,8 @@ def raw(port: int, count: int, concurrency: int, config: str) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     kind, args = argv[0], argv[1:]
+    if "--stdlib-mime" in args:
+        use_stdlib_mime()
     if kind == "pipeline":
         result = pipeline(args[0], args[1], log_sends="--no-log" not in args)
     elif kind == "raw":
