@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:34:59.362095
+Create Date: 2026-11-23 11:55:15.025939
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 
 revision = '0001'
 down_revision = None
@@ -137,12 +138,16 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.Column('delivery_status', sa.String(length=16), nullable=True),
+    sa.Column('delivery_code', sa.String(length=32), nullable=True),
+    sa.Column('delivery_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_outbox_run_id_runs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),
     sa.UniqueConstraint('campaign', 'step', 'dedupe_key', name=op.f('uq_outbox_campaign_step_dedupe_key'))
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_customer_created', ['customer_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_outbox_provider_id', ['provider_id'], unique=False)
         batch_op.create_index('ix_outbox_run', ['run_id'], unique=False)
         batch_op.create_index('ix_outbox_status_not_before', ['status', 'not_before'], unique=False)
 
@@ -154,6 +159,7 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_status_not_before')
         batch_op.drop_index('ix_outbox_run')
+        batch_op.drop_index('ix_outbox_provider_id')
         batch_op.drop_index('ix_outbox_customer_created')
 
     op.drop_table('outbox')
