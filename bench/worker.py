@@ -66,9 +66,9 @@ def pipeline(config: str, campaign: str, log_sends: bool = True) -> dict[str, An
 
 
 def prebuilt_messages(config: str, count: int) -> list[tuple[str, bytes]]:
-    """Real campaign messages (same templates, same MIME builder), built before the clock."""
+    """Real campaign messages (same templates, same bytes builder), built before the clock."""
     from channels.base import RenderedMessage
-    from channels.email_mime import build_mime
+    from channels.email_fast import message_bytes
     from dispatcher.compose import Recipient, compose
     from dispatcher.config.load import load_config
     from dispatcher.context import SAMPLE_CUSTOMERS, build_context
@@ -92,7 +92,7 @@ def prebuilt_messages(config: str, count: int) -> list[tuple[str, bytes]]:
         sample = samples[n % len(samples)]
         to = f"raw-{n:07d}@example.com"
         message = RenderedMessage(**{**sample.__dict__, "to": to, "outbox_id": n})
-        out.append((to, bytes(build_mime(message, from_address))))
+        out.append((to, message_bytes(message, from_address)[0]))
     return out
 
 
