@@ -365,10 +365,10 @@ def scaleout_ratio(work: Path, sizes: Sizes, pg_url: str) -> list[Result]:
 
 
 def rate_ratio(work: Path, sizes: Sizes) -> list[Result]:
-    from .rate import email_rate_fidelity
+    from .rate import rate_fidelity
 
-    log("ratio 6: rate fidelity")
-    return email_rate_fidelity(work, sizes.rate_seconds, slow_sink, sink_log, log, Result)
+    log("ratio 6: rate fidelity (Telegram 30/s, Twilio 10/s)")
+    return rate_fidelity(work, sizes.rate_seconds, run_json, log, Result)
 
 
 # -- report ----------------------------------------------------------------------------
