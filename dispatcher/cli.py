@@ -106,6 +106,8 @@ def plan(campaign: str, config: ConfigOption = None, at: AtOption = None) -> Non
     table.add_row("= to send", str(funnel.to_send), style="bold")
     for channel, count in sorted(funnel.by_channel.items()):
         table.add_row(f"    via {channel}", str(count))
+    if funnel.deferred:
+        table.add_row("    of which deferred (quiet hours)", str(funnel.deferred))
     console.print(table)
     for report in PLAN_REPORTS:
         for line in _attr(report)(engine, loaded, campaign, scheduled, now, funnel):
@@ -256,6 +258,7 @@ def main() -> None:
 # does ``from dispatcher.cli import app`` and decorates its commands.
 COMMAND_MODULES: list[str] = [
     "dispatcher.cli_demo",
+    "dispatcher.cli_policy",
 ]
 
 # "module:function(engine, loaded, campaign, scheduled_for, now, funnel) -> lines" that
