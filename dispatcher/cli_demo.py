@@ -95,7 +95,8 @@ def demo(customers: Annotated[int, typer.Option(
         skipped = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(f.skipped.items()))
         via = ", ".join(f"{k} {v}" for k, v in sorted(f.by_channel.items()))
         table.add_row(plan.campaign, str(f.segment), skipped or "-", str(f.already_sent),
-                      f"{f.to_send}" + (f" ({via})" if via else ""),
+                      f"{f.to_send}" + (f" ({via})" if via else "")
+                      + (f"; {f.deferred} wait for quiet hours" if f.deferred else ""),
                       "new" if plan.created else "earlier")
     console.print(table)
     if not all(plan.created for plan in result.plans):
@@ -104,6 +105,10 @@ def demo(customers: Annotated[int, typer.Option(
     s = result.stats
     console.print(f"written now: {s.sent} messages; failed {s.failed}; "
                   f"skipped at send time {s.skipped}")
+    waiting = sum(plan.funnel.deferred for plan in result.plans if plan.created)
+    if waiting:
+        console.print(f"{waiting} messages wait for the customer's quiet hours to end; "
+                      "`dispatcher run-once` after that sends them.")
     files = _outbox_files(loaded)
     if files:
         console.print("Messages are files you can open:")
