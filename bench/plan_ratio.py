@@ -33,7 +33,8 @@ HAND_INDEXES = [
 ]
 
 # What a person would write by hand for: lapsed 90+ days, email, consented and not
-# suppressed, not handled by this campaign in the last 30 days (once_per: 30d).
+# suppressed, topic not switched off, at most 2 marketing messages in 7 days (sent or
+# still pending), not handled by this campaign in the last 30 days (once_per: 30d).
 HAND_PLAN = """
 INSERT INTO hand_plan (run_id, campaign, step, customer_id, channel, address_id, topic, kind,
                        status, reason, dedupe_key, not_before, attempts, created_at,
@@ -41,13 +42,17 @@ INSERT INTO hand_plan (run_id, campaign, step, customer_id, channel, address_id,
 SELECT :run_id, 'win_back', '', au.customer_id,
        CASE WHEN r.address_id IS NOT NULL THEN 'email' END,
        r.address_id, 'offers', 'marketing',
-       CASE WHEN r.address_id IS NOT NULL THEN 'pending' ELSE 'skipped' END,
-       CASE WHEN r.address_id IS NOT NULL THEN NULL
-            WHEN f.customer_id IS NULL THEN 'no_address'
-            WHEN f.granted = 0 AND f.withdrawn = 1 THEN 'opted_out'
-            WHEN f.granted = 0 THEN 'no_consent'
-            ELSE 'suppressed' END,
-       CASE WHEN r.address_id IS NOT NULL THEN au.customer_id || :key_suffix END,
+       CASE WHEN r.address_id IS NOT NULL AND t.customer_id IS NULL
+                 AND coalesce(c.recent, 0) < 2 THEN 'pending' ELSE 'skipped' END,
+       CASE WHEN r.address_id IS NULL THEN
+                CASE WHEN f.customer_id IS NULL THEN 'no_address'
+                     WHEN f.granted = 0 AND f.withdrawn = 1 THEN 'opted_out'
+                     WHEN f.granted = 0 THEN 'no_consent'
+                     ELSE 'suppressed' END
+            WHEN t.customer_id IS NOT NULL THEN 'topic_opted_out'
+            WHEN coalesce(c.recent, 0) >= 2 THEN 'capped:global 2/7d' END,
+       CASE WHEN r.address_id IS NOT NULL AND t.customer_id IS NULL
+                 AND coalesce(c.recent, 0) < 2 THEN au.customer_id || :key_suffix END,
        :now, 0, :now, :now
 FROM (SELECT customer_id FROM orders GROUP BY customer_id
       HAVING max(placed_at) < :cutoff) AS au
@@ -61,6 +66,12 @@ LEFT JOIN (SELECT customer_id,
                   max(CASE WHEN consent = 'withdrawn' THEN 1 ELSE 0 END) AS withdrawn
            FROM addresses WHERE channel = 'email' GROUP BY customer_id) AS f
        ON f.customer_id = au.customer_id
+LEFT JOIN topic_optouts t ON t.customer_id = au.customer_id AND t.topic = 'offers'
+LEFT JOIN (SELECT customer_id, count(*) AS recent FROM outbox
+           WHERE status IN ('pending', 'sending', 'sent', 'uncertain')
+             AND coalesce(kind, 'marketing') = 'marketing'
+             AND coalesce(sent_at, not_before) > :cap_from
+           GROUP BY customer_id) AS c ON c.customer_id = au.customer_id
 WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.campaign = 'win_back' AND o.step = ''
                   AND o.customer_id = au.customer_id AND o.dedupe_key IS NOT NULL
                   AND o.created_at > :window)
@@ -82,13 +93,24 @@ def _reset(engine: Engine, now: datetime) -> int:
             conn.execute(text(statement))
         conn.execute(insert(runs).values(campaign="hand", step="", scheduled_for=now,
                                          status="planned", created_at=now))
-        return int(conn.execute(text("SELECT max(id) FROM runs")).scalar_one())
+        run_id = int(conn.execute(text("SELECT max(id) FROM runs")).scalar_one())
+        # Last week's newsletter, so the cap has something to count: one message to
+        # every customer whose id ends in 0 or 5, a second one to those ending in 0.
+        for number, pattern in ((1, "'%0' OR id LIKE '%5'"), (2, "'%0'")):
+            conn.execute(text(
+                "INSERT INTO outbox (run_id, campaign, step, customer_id, channel, topic, "
+                "kind, status, dedupe_key, not_before, attempts, created_at, updated_at, "
+                f"sent_at) SELECT :run, 'newsletter', '', id, 'email', 'news', 'marketing', "
+                f"'sent', id || '@{number}', :at, 1, :at, :at, :at FROM customers "
+                f"WHERE id LIKE {pattern}"), {"run": run_id, "at": now - timedelta(days=2)})
+        return run_id
 
 
 def _hand(engine: Engine, run_id: int, scheduled_for: datetime, now: datetime) -> float:
     # the once_per: 30d key, as dispatcher.dedupe spells it
     bucket = int(scheduled_for.timestamp() // timedelta(days=30).total_seconds())
     params = {"cutoff": now - timedelta(days=90), "window": now - timedelta(days=30),
+              "cap_from": now - timedelta(days=7),
               "run_id": run_id, "key_suffix": f"@30d:{bucket}", "now": now}
     started = time.perf_counter()
     with engine.begin() as conn:
@@ -127,6 +149,7 @@ def measure(engine: Engine, config: Path, repeat: int = 2) -> dict[str, Any]:
     loaded = load_config(config)
     hand_times, plan_times = [], []
     rows = mismatched = 0
+    reasons: dict[str, int] = {}
     for _ in range(repeat):
         now = utcnow()
         scheduled = latest_fire_time(loaded, "win_back", now)
@@ -135,7 +158,11 @@ def measure(engine: Engine, config: Path, repeat: int = 2) -> dict[str, Any]:
         plan_times.append(_plan(engine, loaded, scheduled, now))
         rows, only_planner, only_hand = _difference(engine)
         mismatched = max(mismatched, only_planner + only_hand)
+        with engine.connect() as conn:
+            reasons = {str(reason or status): int(n) for status, reason, n in conn.execute(text(
+                "SELECT status, reason, count(*) FROM outbox WHERE campaign = 'win_back' "
+                "GROUP BY status, reason"))}
     _reset(engine, utcnow())
     return {"plan_seconds": min(plan_times), "hand_seconds": min(hand_times),
-            "rows": rows, "mismatched_rows": mismatched,
+            "rows": rows, "mismatched_rows": mismatched, "reasons": reasons,
             "plan_all": plan_times, "hand_all": hand_times}

@@ -14,6 +14,8 @@ shop:
   public_url: http://127.0.0.1:8080
 database: {database}
 timezone: Europe/Kyiv
+caps:
+  global: 2 per 7d  # marketing messages per customer, every channel
 channels:
   email:
 {transport}
