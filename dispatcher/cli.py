@@ -259,6 +259,7 @@ def main() -> None:
 COMMAND_MODULES: list[str] = [
     "dispatcher.cli_demo",
     "dispatcher.cli_policy",
+    "dispatcher.cli_daemon",
 ]
 
 # "module:function(engine, loaded, campaign, scheduled_for, now, funnel) -> lines" that
