@@ -13,3 +13,11 @@ def build_email(settings: ChannelSettings, base_dir: Path) -> Channel:
 
     assert isinstance(settings, EmailSettings)
     return EmailChannel(settings)
+
+
+def build_push(settings: ChannelSettings, base_dir: Path) -> Channel:
+    from .webpush import WebPushChannel
+    from .webpush_settings import WebPushSettings
+
+    assert isinstance(settings, WebPushSettings)
+    return WebPushChannel(settings)

@@ -221,7 +221,12 @@ class Sender:
                                               stats.get(row.customer_id, OrderStats()),
                                               address, row.id)
                 except TemplateProblem as exc:
-                    job.problem = f"template: {exc}"
+                    if exc.skip_reason:
+                        job.skip_reason = exc.skip_reason
+                        log.info("send skipped", extra={"campaign": row.campaign,
+                                                        "outbox_id": row.id, "reason": str(exc)})
+                    else:
+                        job.problem = f"template: {exc}"
             jobs.append(job)
         return jobs
 
