@@ -19,7 +19,6 @@ Failures (RFC 8030 and what FCM / Mozilla autopush / Apple answer)::
 
 from __future__ import annotations
 
-import asyncio
 import binascii
 import email.utils
 import time
@@ -134,7 +133,7 @@ def classify_push_error(error: BaseException) -> Failure:
     if isinstance(error, aiohttp.InvalidURL):
         return Failure(FailureKind.PERMANENT, "invalid push endpoint", address_invalid=True)
     if isinstance(error, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
-                          asyncio.TimeoutError, TimeoutError, ConnectionError)):
+                          TimeoutError, ConnectionError)):
         return Failure(FailureKind.RETRYABLE, f"network: {type(error).__name__}")
     if isinstance(error, (WebPushException, binascii.Error, ValueError)):
         return Failure(FailureKind.PERMANENT, "invalid push subscription keys",
