@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import re
@@ -18,6 +19,9 @@ from .test_core_email import CAMPAIGNS, SEGMENTS, build
 
 def snapshot(path: Path) -> str | None:
     """A digest of the database file, so 'unchanged' means byte for byte."""
+    # Engines the CLI left open checkpoint SQLite's WAL into the file when they are
+    # garbage-collected; collect first so the digest does not depend on GC timing.
+    gc.collect()
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
