@@ -31,9 +31,9 @@
     const worker = registration.installing || registration.waiting;
     if (worker && !registration.active) {
       await new Promise((resolve) => {
-        worker.addEventListener("statechange", () => {
-          if (worker.state === "activated") resolve();
-        });
+        const settle = () => { if (worker.state === "activated") resolve(); };
+        worker.addEventListener("statechange", settle);
+        settle();
       });
     }
     return registration;
