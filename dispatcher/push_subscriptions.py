@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Engine, and_, delete, update
+from sqlalchemy import Engine, and_, delete, select, update
 
 from .importer.write import upsert
 from .store.db import address_hash
@@ -110,3 +110,31 @@ def withdraw_subscription(engine: Engine, endpoint: str, now: datetime,
             addresses.c.channel == CHANNEL, addresses.c.address_hash == digest,
         ).values(consent="withdrawn", consent_at=now, consent_source=source))
     return int(result.rowcount or 0)
+
+
+def replace_subscription(engine: Engine, old_endpoint: str, new: Subscription) -> int:
+    """The browser rotated its subscription (``pushsubscriptionchange``): move each row of
+    the old endpoint to the new one, keeping its customer and its consent as they are.
+
+    Knowing the old endpoint is the proof, as for unsubscribe: only the browser (and we)
+    know it. Returns the number of subscriptions moved.
+    """
+    old_digest = address_hash(CHANNEL, old_endpoint)
+    new_digest = address_hash(CHANNEL, new.endpoint)
+    keys = {"keys": {"p256dh": new.p256dh, "auth": new.auth}}
+    moved = 0
+    with engine.begin() as conn:
+        rows = conn.execute(select(addresses.c.id, addresses.c.customer_id).where(
+            addresses.c.channel == CHANNEL, addresses.c.address_hash == old_digest)).all()
+        for row in rows:  # one row per customer who ever used this browser: a handful
+            clash = conn.execute(select(addresses.c.id).where(
+                addresses.c.customer_id == row.customer_id, addresses.c.channel == CHANNEL,
+                addresses.c.address_hash == new_digest)).first()
+            if clash is not None:  # the new one is already on file: the old row goes
+                conn.execute(delete(addresses).where(addresses.c.id == row.id))
+                continue
+            conn.execute(update(addresses).where(addresses.c.id == row.id).values(
+                address=new.endpoint, address_hash=new_digest, data=keys,
+                invalid_at=None, invalid_reason=None))
+            moved += 1
+    return moved

@@ -192,3 +192,55 @@ def test_oversized_body_is_refused(client: TestClient, shop: Shop) -> None:
     answer = client.post("/push/subscribe", content=b"{" + b" " * 20000 + b"}",
                          headers={"content-type": "application/json"})
     assert answer.status_code == 400 and snapshot(shop) == before
+
+
+def test_unsubscribe_between_planning_and_sending_stops_the_message(
+        client: TestClient, shop: Shop, push: PushService) -> None:
+    from dispatcher.app import latest_fire_time
+    from dispatcher.planner import plan_run
+    from dispatcher.store.db import utcnow
+
+    browser = push.subscriber("browser")
+    client.post("/push/subscribe", json={"token": make_subscribe_token("c1"),
+                                         "subscription": browser.subscription()})
+    # Given the run is planned with a pending push for c1
+    loaded = load(str(shop.config_path))
+    engine = open_store(loaded)
+    now = utcnow()
+    plan = plan_run(engine, loaded, "comeback", latest_fire_time(loaded, "comeback", now), now)
+    assert plan.funnel.by_channel == {"push": 1}
+    engine.dispose()
+    # When the customer turns notifications off before the sender gets to it
+    client.post("/push/unsubscribe", json={"endpoint": browser.endpoint})
+    shop.cli("run-once", "comeback")
+    # Then nothing reaches the push service and the row says why
+    assert push.attempts == {}
+    engine = create_engine(shop.db_url())
+    with engine.connect() as conn:
+        [row] = conn.execute(select(outbox).where(outbox.c.customer_id == "c1")).all()
+    engine.dispose()
+    assert (row.status, row.reason) == ("skipped", "opted_out")
+
+
+def test_rotated_subscription_moves_with_its_customer_and_consent(
+        client: TestClient, shop: Shop, push: PushService) -> None:
+    old, new = push.subscriber("old"), push.subscriber("new")
+    client.post("/push/subscribe", json={"token": make_subscribe_token("c1"),
+                                         "subscription": old.subscription()})
+    # Without knowing the old endpoint nothing moves
+    stray = client.post("/push/resubscribe", json={
+        "old_endpoint": old.endpoint + "x", "subscription": new.subscription()})
+    assert stray.json() == {"ok": True, "moved": 0}
+    answer = client.post("/push/resubscribe", json={"old_endpoint": old.endpoint,
+                                                    "subscription": new.subscription()})
+    assert answer.json() == {"ok": True, "moved": 1}
+    [row] = push_rows(shop)
+    assert (row.customer_id, row.address, row.consent) == ("c1", new.endpoint, "granted")
+    shop.cli("run-once", "comeback")
+    assert push.titles(new) == ["Olena, we miss you"] and push.attempts["old"] == []
+
+
+def test_service_worker_knows_where_the_dispatcher_is(client: TestClient) -> None:
+    worker = client.get("/push/sw.js").text
+    assert worker.startswith('const DISPATCHER_PUSH_BASE = "http://127.0.0.1:8080/push";')
+    assert "pushsubscriptionchange" in worker

@@ -8,6 +8,7 @@
  *     {"title": ..., "body": ..., "url": ..., "icon": ..., "badge": ..., "image": ..., "tag": ...}
  */
 "use strict";
+/* global DISPATCHER_PUSH_BASE: set by the dispatcher when it serves this file */
 
 self.addEventListener("push", (event) => {
   let data = {};
@@ -40,4 +41,23 @@ self.addEventListener("notificationclick", (event) => {
       return self.clients.openWindow(url);
     })
   );
+});
+
+// The browser rotated the subscription: report the new one, proving ownership with the
+// old endpoint (no customer token is available here).
+self.addEventListener("pushsubscriptionchange", (event) => {
+  event.waitUntil((async () => {
+    const old = event.oldSubscription;
+    let fresh = event.newSubscription;
+    if (!fresh && old && old.options) {
+      fresh = await self.registration.pushManager.subscribe(old.options);
+    }
+    if (!old || !fresh || typeof DISPATCHER_PUSH_BASE === "undefined") return;
+    await fetch(DISPATCHER_PUSH_BASE + "/resubscribe", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ old_endpoint: old.endpoint, subscription: fresh.toJSON() }),
+      credentials: "omit",
+    });
+  })());
 });

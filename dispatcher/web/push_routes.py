@@ -6,6 +6,8 @@
     GET  /push/key            {"applicationServerKey": ...} for PushManager.subscribe()
     POST /push/subscribe      {"token", "subscription": PushSubscription.toJSON(), "consent_text"}
     POST /push/unsubscribe    {"endpoint"}: possession of the endpoint is the proof
+    POST /push/resubscribe    {"old_endpoint", "subscription"}: the service worker reports a
+                              rotated subscription (pushsubscriptionchange); same proof
 
 Cross-origin calls are allowed from the shop's own origin (shop.url) and the push
 channel's ``allowed_origins``.
@@ -28,6 +30,7 @@ from channels.webpush_settings import WebPushSettings
 from ..push_subscriptions import (
     BadSubscription,
     parse_subscription,
+    replace_subscription,
     save_subscription,
     withdraw_subscription,
 )
@@ -131,18 +134,44 @@ def routes(state: WebState) -> list[BaseRoute]:
                                           utcnow())
         return _json(state, request, {"ok": True, "withdrawn": changed})
 
+    async def resubscribe(request: Request) -> Response:
+        try:
+            body = await _read_json(request)
+        except ValueError:
+            return _json(state, request, {"error": "expected a JSON body under 16 KiB"}, 400)
+        old = body.get("old_endpoint") if isinstance(body, dict) else None
+        if not isinstance(old, str) or not old:
+            return _json(state, request, {"error": "expected old_endpoint"}, 400)
+        try:
+            fresh = parse_subscription(body.get("subscription"),
+                                       _settings(state).allow_http_endpoints)
+        except BadSubscription as exc:
+            return _json(state, request, {"error": str(exc)}, 400)
+        moved = await asyncio.to_thread(replace_subscription, state.engine, old, fresh)
+        return _json(state, request, {"ok": True, "moved": moved})
+
     def static(name: str) -> Any:
         async def serve(request: Request) -> Response:
             return FileResponse(STATIC / name, media_type="text/javascript",
                                 headers={"Cache-Control": "max-age=300"})
         return serve
 
+    async def service_worker(request: Request) -> Response:
+        # The worker runs on the shop's origin; tell it where the dispatcher is.
+        base = state.loaded.config.shop.public_url.rstrip("/") + "/push"
+        script = f"const DISPATCHER_PUSH_BASE = {json.dumps(base)};\n" \
+            + (STATIC / "sw.js").read_text(encoding="utf-8")
+        return Response(script, media_type="text/javascript",
+                        headers={"Cache-Control": "max-age=300"})
+
     return [
         Route("/push/subscribe.js", static("subscribe.js"), methods=["GET"]),
-        Route("/push/sw.js", static("sw.js"), methods=["GET"]),
+        Route("/push/sw.js", service_worker, methods=["GET"]),
         Route("/push/key", key, methods=["GET"]),
         Route("/push/subscribe", subscribe, methods=["POST"]),
         Route("/push/subscribe", preflight, methods=["OPTIONS"]),
         Route("/push/unsubscribe", unsubscribe, methods=["POST"]),
         Route("/push/unsubscribe", preflight, methods=["OPTIONS"]),
+        Route("/push/resubscribe", resubscribe, methods=["POST"]),
+        Route("/push/resubscribe", preflight, methods=["OPTIONS"]),
     ]
