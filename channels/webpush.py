@@ -90,8 +90,12 @@ class WebPushChannel(Channel):
         if message.outbox_id is not None:
             # Lets a push service collapse a duplicate of the same outbox row (RFC 8030 Topic).
             headers["Topic"] = f"o{message.outbox_id}"[:32]
+        # Composed messages carry their push.json payload; anything else (a contract
+        # probe, a hand-built message) is shown as title + body.
+        payload = message.data.get("payload") or {"title": message.subject or "",
+                                                  "body": message.text}
         response = await pusher.send_async(
-            encode_payload(message.data["payload"]), headers, ttl=self._ttl,
+            encode_payload(payload), headers, ttl=self._ttl,
             content_encoding="aes128gcm",
             timeout=aiohttp.ClientTimeout(total=self.settings.timeout))
         assert isinstance(response, aiohttp.ClientResponse)

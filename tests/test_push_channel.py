@@ -166,3 +166,14 @@ def test_unconfigured_push_writes_files_instead(
     assert len(files) == 1
     text = files[0].read_text(encoding="utf-8")
     assert "Olena, we miss you" in text and "p256dh" not in text
+
+
+def test_preview_shows_the_payload_and_its_encrypted_size(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch, push: PushService) -> None:
+    setup_shop(shop, monkeypatch, [{"id": "c1", "name": "Olena"}])
+    subscribe(shop, "c1", push.subscriber("olena"))
+    out = shop.cli("preview", "comeback", "--customer", "c1").output
+    assert "Subject: Olena, we miss you" in out
+    assert "push payload (" in out and " of 4096 bytes encrypted)" in out
+    assert '"url":"https://shop.test/back?c=comeback"' in out
+    assert push.attempts == {}  # a preview sends nothing

@@ -90,3 +90,34 @@ def test_bad_push_settings_are_located_and_never_echo_the_key(
     assert "channels.push.vapid_private_key:notaVAPIDprivatekey" in out
     assert "channels.push.ttl:" in out and "channels.push.urgency:" in out
     assert "not-a-key-but-secret-looking" not in out
+
+
+async def test_registry_builds_webpush_with_a_key_and_file_without(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from channels.base import RenderedMessage
+    from channels.file import FileChannel
+    from channels.registry import build_channel, validate_settings
+    from channels.webpush import WebPushChannel
+    from channels.webpush_vapid import generate_key_pair
+
+    from .push_service import PushService
+
+    assert isinstance(build_channel("push", validate_settings("push", {}), tmp_path),
+                      FileChannel)
+    pair = generate_key_pair()
+    settings = validate_settings("push", {"vapid_private_key": pair.private_key,
+                                          "vapid_subject": "mailto:ops@shop.test"})
+    assert pair.private_key not in repr(settings)
+    channel = build_channel("push", settings, tmp_path)
+    assert isinstance(channel, WebPushChannel)
+    with PushService(expected_vapid_key=pair.public_key) as push:
+        sub = push.subscriber("b")
+        message = RenderedMessage(campaign="c", channel="push", customer_id="c1",
+                                  to=sub.endpoint, text="Привіт & hi", subject="Title",
+                                  data={"subscription": sub.subscription()})
+        try:
+            provider_id = await channel.send(message)
+        finally:
+            await channel.aclose()
+    assert provider_id.startswith(push.origin + "/m/")
+    assert push.delivered[0].payload == {"title": "Title", "body": "Привіт & hi"}
+    assert sub.endpoint not in repr(message)
