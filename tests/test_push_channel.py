@@ -177,3 +177,21 @@ def test_preview_shows_the_payload_and_its_encrypted_size(
     assert "push payload (" in out and " of 4096 bytes encrypted)" in out
     assert '"url":"https://shop.test/back?c=comeback"' in out
     assert push.attempts == {}  # a preview sends nothing
+
+
+def test_test_send_goes_to_a_subscribed_test_browser_only(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch, push: PushService) -> None:
+    setup_shop(shop, monkeypatch, [{"id": "c1", "name": "Olena"}, {"id": "qa", "name": "QA"}])
+    olena, qa_browser = push.subscriber("olena"), push.subscriber("qa")
+    subscribe(shop, "c1", olena)
+    subscribe(shop, "qa", qa_browser)
+    shop.cli("test-send", "comeback", "--customer", "c1", "--channel", "push",
+             "--to", qa_browser.endpoint)
+    assert push.titles(qa_browser) == ["[TEST] Olena, we miss you"]
+    assert push.attempts["olena"] == []
+    unknown = shop.cli("test-send", "comeback", "--customer", "c1", "--channel", "push",
+                       "--to", push.origin + "/sub/never-subscribed", expect=1)
+    assert "no push subscription on file" in unknown.output
+    # a test send is not a campaign send
+    shop.cli("run-once", "comeback")
+    assert push.titles(olena) == ["Olena, we miss you"]
