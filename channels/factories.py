@@ -15,6 +15,22 @@ def build_email(settings: ChannelSettings, base_dir: Path) -> Channel:
     return EmailChannel(settings)
 
 
+def build_sms(settings: ChannelSettings, base_dir: Path) -> Channel:
+    from .sms import SmsChannel
+    from .sms_settings import SmsSettings
+
+    assert isinstance(settings, SmsSettings)
+    return SmsChannel(settings)
+
+
+def build_telegram(settings: ChannelSettings, base_dir: Path) -> Channel:
+    from .telegram import TelegramChannel
+    from .telegram_settings import TelegramSettings
+
+    assert isinstance(settings, TelegramSettings)
+    return TelegramChannel(settings)
+
+
 def build_push(settings: ChannelSettings, base_dir: Path) -> Channel:
     from .webpush import WebPushChannel
     from .webpush_settings import WebPushSettings

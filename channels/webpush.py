@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import binascii
 import email.utils
+import logging
 import time
 
 import aiohttp
@@ -30,7 +31,11 @@ from dispatcher.push_payload import encode_payload
 
 from .base import Channel, Failure, FailureKind, RenderedMessage
 from .webpush_settings import WebPushSettings
-from .webpush_vapid import VapidSigner
+from .webpush_vapid import VapidSigner, audience
+
+# Logs name the push service's origin (fcm.googleapis.com, ...), never the endpoint:
+# an endpoint is a capability URL that identifies one browser.
+log = logging.getLogger("dispatcher.channels.webpush")
 
 
 class PushRejected(Exception):
@@ -101,6 +106,9 @@ class WebPushChannel(Channel):
             content_encoding="aes128gcm",
             timeout=aiohttp.ClientTimeout(total=self.settings.timeout))
         assert isinstance(response, aiohttp.ClientResponse)
+        log.debug("push service answered", extra={
+            "service": audience(endpoint), "status": response.status,
+            "outbox_id": message.outbox_id, "campaign": message.campaign})
         if response.status >= 300:
             detail = (await response.text())[:200]
             raise PushRejected(response.status,

@@ -9,10 +9,12 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from dispatcher.durations import Duration
 
-from .base import ChannelSettings
+from .base import ChannelSettings, RenderedMessage
 
 # Push services keep an undelivered message at most four weeks (FCM's limit).
 MAX_TTL = timedelta(days=28)
+# RFC 8030 push services must accept 4096 bytes of encrypted payload; most refuse more.
+MAX_ENCRYPTED_BYTES = 4096
 
 
 class WebPushSettings(ChannelSettings):
@@ -79,6 +81,11 @@ class WebPushSettings(ChannelSettings):
             raise ValueError("vapid_subject is required with a VAPID key "
                              "(e.g. mailto:ops@shop.example)")
         return self
+
+    def send_time_skip(self, message: RenderedMessage) -> str | None:
+        # Sent anyway, the push service would answer 413; a recorded skip says why.
+        size = message.data.get("encrypted_size", 0)
+        return "payload_too_large" if size > MAX_ENCRYPTED_BYTES else None
 
     def uses_file(self) -> bool:
         return self.transport == "file" or (self.transport is None

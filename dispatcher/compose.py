@@ -11,6 +11,8 @@ from typing import Any
 
 from channels.base import RenderedMessage
 
+from .compose_sms import compose_sms
+from .compose_telegram import compose_telegram
 from .templating import TemplateProblem, TemplateRenderer
 
 
@@ -72,12 +74,16 @@ def compose_push(renderer: TemplateRenderer, folder: str, campaign: str, to: Rec
 
 COMPOSERS: dict[str, Composer] = {
     "email": compose_email,
+    "sms": compose_sms,
+    "telegram": compose_telegram,
     "push": compose_push,
 }
 
 # Template parts each channel reads (validate renders these).
 CHANNEL_PARTS: dict[str, tuple[str, ...]] = {
     "email": ("email.subject", "email.txt", "email.html"),
+    "sms": ("sms.txt",),
+    "telegram": ("telegram.html", "telegram.button"),
     "push": ("push.json",),
 }
 

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from channels.base import RenderedMessage
+from channels.webpush_settings import MAX_ENCRYPTED_BYTES
 
 from .templating import TemplateProblem, TemplateRenderer, _describe, _template_line
 
 if TYPE_CHECKING:
     from .compose import Recipient
+    from .config.load import LoadedConfig
 
 PART = "push.json"
-# RFC 8030 push services must accept 4096 bytes of payload; most refuse more (413).
-MAX_ENCRYPTED_BYTES = 4096
 # RFC 8188 aes128gcm as pywebpush sends it: a header of 16 salt + 4 record size + 1 key id
 # length + 65 key id, then records of at most 4096 bytes, each carrying a 16-byte tag and
 # a 1-byte delimiter.
@@ -119,12 +119,16 @@ def encode_payload(payload: dict[str, str]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def too_large(filename: str, size: int) -> TemplateProblem:
-    return TemplateProblem(
-        filename, None,
-        f"push payload is {size} bytes encrypted, over the {MAX_ENCRYPTED_BYTES}-byte limit "
-        f"of push services (shorten title/body; about {MAX_ENCRYPTED_BYTES - _HEADER - 17} "
-        f"bytes of JSON fit)", skip_reason="payload_too_large")
+def check_push(loaded: LoadedConfig, campaign: str, message: RenderedMessage) -> None:
+    """Validate: a sample render over the size limit is an error (at send time, a skip)."""
+    size = int(message.data.get("encrypted_size", 0))
+    if size > MAX_ENCRYPTED_BYTES:
+        raise TemplateProblem(
+            str(message.data.get("template_file") or PART), None,
+            f"for sample customer {message.customer_id}: push payload is {size} bytes "
+            f"encrypted, over the {MAX_ENCRYPTED_BYTES}-byte limit of push services "
+            f"(shorten title/body; about {MAX_ENCRYPTED_BYTES - _HEADER - _PER_RECORD} "
+            f"bytes of JSON fit)")
 
 
 def compose_push(renderer: TemplateRenderer, folder: str, campaign: str, to: Recipient,
@@ -132,14 +136,12 @@ def compose_push(renderer: TemplateRenderer, folder: str, campaign: str, to: Rec
     """A push message: the rendered payload plus the subscription it goes to."""
     payload, filename = render_payload(renderer, folder, to.locale, context)
     body = encode_payload(payload)
-    size = encrypted_size(len(body))
-    if size > MAX_ENCRYPTED_BYTES:
-        raise too_large(filename, size)
+    size = encrypted_size(len(body))  # over the limit: see check_push / send_time_skip
     keys = dict((to.data or {}).get("keys") or {})
     return RenderedMessage(
         campaign=campaign, channel="push", customer_id=to.customer_id, to=to.address,
         to_name=to.name, subject=payload["title"], text=payload.get("body", ""),
-        data={"payload": payload, "encrypted_size": size,
+        data={"payload": payload, "encrypted_size": size, "template_file": filename,
               # the file transport leaves "subscription" out: its keys decrypt messages
               "subscription": {"endpoint": to.address, "keys": keys},
               "preview_lines": [f"push payload ({size} of {MAX_ENCRYPTED_BYTES} bytes "

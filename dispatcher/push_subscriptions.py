@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, and_, delete, select, update
 
 from .importer.write import upsert
+from .policy.consent import ConsentChange, apply_changes
 from .store.db import address_hash
 from .store.schema import addresses, customers
 
@@ -97,19 +98,25 @@ def save_subscription(engine: Engine, customer_id: str, subscription: Subscripti
             "consent_text": (consent_text or "")[:MAX_CONSENT_TEXT] or None,
             "invalid_at": None, "invalid_reason": None, "created_at": now,
         }], ["customer_id", "channel", "address_hash"],
-            ["address", "data", "consent", "consent_at", "consent_source", "consent_text",
-             "invalid_at", "invalid_reason"])
+            ["address", "data", "invalid_at", "invalid_reason"])
+        # The consent history gets the event; a newer subscribe lifts an earlier
+        # unsubscribe of this same browser (the person asked again, explicitly).
+        apply_changes(conn, [ConsentChange(customer_id, CHANNEL, digest, "granted", now,
+                                           source, (consent_text or "")[:MAX_CONSENT_TEXT]
+                                           or None)], now)
 
 
 def withdraw_subscription(engine: Engine, endpoint: str, now: datetime,
                           source: str = "web push unsubscribe") -> int:
-    """Mark the subscription withdrawn (kept as the consent record); rows changed."""
+    """Withdraw consent for the subscription (an event in the consent history, and the
+    endpoint suppressed until the browser subscribes again); rows changed."""
     digest = address_hash(CHANNEL, endpoint)
     with engine.begin() as conn:
-        result = conn.execute(update(addresses).where(
-            addresses.c.channel == CHANNEL, addresses.c.address_hash == digest,
-        ).values(consent="withdrawn", consent_at=now, consent_source=source))
-    return int(result.rowcount or 0)
+        # Only endpoints we hold: a stranger posting made-up endpoints writes nothing.
+        held = [ConsentChange(r.customer_id, CHANNEL, digest, "withdrawn", now, source)
+                for r in conn.execute(select(addresses.c.customer_id).where(
+                    addresses.c.channel == CHANNEL, addresses.c.address_hash == digest))]
+        return apply_changes(conn, held, now)
 
 
 def replace_subscription(engine: Engine, old_endpoint: str, new: Subscription) -> int:

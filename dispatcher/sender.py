@@ -28,7 +28,9 @@ from .compose import Recipient, compose
 from .config.load import LoadedConfig
 from .context import OrderStats, build_context
 from .links import LinkClaims, preferences_url, unsubscribe_url
+from .policy.sendcheck import check_at_send
 from .ratelimit import RateLimiter
+from .recipient_pacing import RecipientPacing
 from .recipients import load_customers, load_stats
 from .store.db import utcnow
 from .store.schema import addresses, outbox, runs, suppressions
@@ -99,6 +101,8 @@ class Sender:
         self._slots = {name: asyncio.Semaphore(settings[name].concurrency) for name in channels}
         self._limits = {name: RateLimiter(rate) for name in channels
                         if (rate := settings[name].rate)}
+        self._pacing = {name: RecipientPacing(rate) for name in channels
+                        if (rate := getattr(settings[name], "per_recipient_rate", None))}
         self.stats = SendStats()
 
     # -- public -----------------------------------------------------------------------
@@ -187,6 +191,8 @@ class Sender:
 
     def _prepare(self, conn: Any, claimed: Sequence[Any]) -> list[_Job]:
         """Re-check reachability at send time, then render each message."""
+        verdict = check_at_send(conn, self.loaded, claimed, self.clock())
+        claimed = [row for row in claimed if row.id not in verdict.deferred]
         address_ids = [row.address_id for row in claimed]
         usable: dict[int, Any] = {}
         query = (
@@ -215,18 +221,18 @@ class Sender:
                 job.skip_reason = "opted_out"
             elif address.invalid_at is not None:
                 job.skip_reason = "suppressed"
+            elif row.id in verdict.skip:
+                job.skip_reason = verdict.skip[row.id]
             else:
                 try:
                     job.message = self.render(row.campaign, row.channel, customer,
                                               stats.get(row.customer_id, OrderStats()),
                                               address, row.id)
+                    # e.g. an SMS over its segment limit: a recorded skip, not a failure
+                    job.skip_reason = self.loaded.channel_settings[row.channel] \
+                        .send_time_skip(job.message)
                 except TemplateProblem as exc:
-                    if exc.skip_reason:
-                        job.skip_reason = exc.skip_reason
-                        log.info("send skipped", extra={"campaign": row.campaign,
-                                                        "outbox_id": row.id, "reason": str(exc)})
-                    else:
-                        job.problem = f"template: {exc}"
+                    job.problem = f"template: {exc}"
             jobs.append(job)
         return jobs
 
@@ -272,6 +278,9 @@ class Sender:
             limiter = self._limits.get(job.channel)
             if limiter is not None:
                 await limiter.acquire()
+            pacing = self._pacing.get(job.channel)
+            if pacing is not None:
+                await pacing.acquire(job.message.to)
             try:
                 provider_id = await channel.send(job.message)
             except Exception as exc:  # classified below; nothing escapes unrecorded
@@ -279,6 +288,9 @@ class Sender:
                 if failure.retry_after and limiter is not None:
                     await limiter.pause(failure.retry_after)
                 return self._failed(job, failure)
+            finally:
+                if pacing is not None:
+                    pacing.release(job.message.to)
         return _Outcome(job, "sent", provider_id=provider_id)
 
     def _failed(self, job: _Job, failure: Failure) -> _Outcome:

@@ -23,9 +23,6 @@ class TemplateProblem(Exception):
     file: str
     line: int | None
     message: str
-    # Set when the message renders but cannot be sent as it is (over a channel's size
-    # limit): an error at validate time, a recorded skip with this reason at send time.
-    skip_reason: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

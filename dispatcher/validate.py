@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from .channel_checks import check_sms, check_telegram
 from .compose import Recipient, compose
 from .config.errors import ConfigError, ConfigIssue, Location
 from .config.load import LoadedConfig
 from .context import SAMPLE_CUSTOMERS, build_context
 from .dedupe import validate_once_per
+from .push_payload import check_push
 from .templating import TemplateProblem, TemplateRenderer
 
 SAMPLE_ADDRESSES = {"email": "sample@example.com", "sms": "+380501234567",
@@ -68,4 +70,8 @@ def sample_data(channel: str) -> dict[str, object]:
 
 
 # Per-channel checks on a rendered sample (size limits etc.); channels add theirs.
-VALIDATORS: dict[str, tuple] = {}
+VALIDATORS: dict[str, tuple] = {
+    "sms": (check_sms,),
+    "telegram": (check_telegram,),
+    "push": (check_push,),
+}

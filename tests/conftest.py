@@ -20,3 +20,16 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Shop:
     monkeypatch.delenv("DISPATCHER_DATABASE_URL", raising=False)
     monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
     return Shop(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _reset_dispatcher_logging() -> Iterator[None]:
+    """A CLI run configures the 'dispatcher' logger (own handler, no propagation); undo it
+    so a later test's caplog still sees dispatcher.* records."""
+    yield
+    import logging
+
+    logger = logging.getLogger("dispatcher")
+    logger.handlers.clear()
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True

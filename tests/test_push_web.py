@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from dispatcher.app import load, open_store
 from dispatcher.push_tokens import make_subscribe_token, verify_subscribe_token
-from dispatcher.store.schema import addresses, customers, outbox
+from dispatcher.store.schema import addresses, consent_events, customers, outbox
 from dispatcher.web.app import WebState, create_app
 
 from .push_service import PushService
@@ -146,6 +146,13 @@ def test_unsubscribe_withdraws_and_the_next_run_sends_nothing(
     assert answer.json() == {"ok": True, "withdrawn": 1}
     [row] = push_rows(shop)
     assert (row.consent, row.consent_source) == ("withdrawn", "web push unsubscribe")
+    engine = create_engine(shop.db_url())
+    with engine.connect() as conn:
+        events = [(e.customer_id, e.status, e.source, e.text)
+                  for e in conn.execute(select(consent_events).order_by(consent_events.c.id))]
+    engine.dispose()
+    assert events == [("c1", "granted", "web push subscribe", None),
+                      ("c1", "withdrawn", "web push unsubscribe", None)]
 
     shop.cli("run-once", "comeback")
     assert push.attempts == {}
@@ -219,7 +226,8 @@ def test_unsubscribe_between_planning_and_sending_stops_the_message(
     with engine.connect() as conn:
         [row] = conn.execute(select(outbox).where(outbox.c.customer_id == "c1")).all()
     engine.dispose()
-    assert (row.status, row.reason) == ("skipped", "opted_out")
+    # (the sender checks the suppression list first: the unsubscribe suppressed the endpoint)
+    assert (row.status, row.reason) == ("skipped", "suppressed")
 
 
 def test_rotated_subscription_moves_with_its_customer_and_consent(
@@ -244,3 +252,29 @@ def test_service_worker_knows_where_the_dispatcher_is(client: TestClient) -> Non
     worker = client.get("/push/sw.js").text
     assert worker.startswith('const DISPATCHER_PUSH_BASE = "http://127.0.0.1:8080/push";')
     assert "pushsubscriptionchange" in worker
+
+
+def test_subscribing_again_after_unsubscribe_is_new_consent(
+        client: TestClient, shop: Shop, push: PushService) -> None:
+    browser = push.subscriber("browser")
+    body = {"token": make_subscribe_token("c1"), "subscription": browser.subscription()}
+    client.post("/push/subscribe", json=body)
+    client.post("/push/unsubscribe", json={"endpoint": browser.endpoint})
+    time.sleep(0.01)  # the new consent is later than the opt-out it lifts
+    assert client.post("/push/subscribe", json=body).status_code == 201
+    shop.cli("run-once", "comeback")
+    assert push.titles(browser) == ["Olena, we miss you"]
+
+
+def test_unsubscribing_an_unknown_endpoint_writes_nothing(
+        client: TestClient, shop: Shop) -> None:
+    before = snapshot(shop)
+    answer = client.post("/push/unsubscribe", json={"endpoint": "https://push.example/x"})
+    assert answer.json() == {"ok": True, "withdrawn": 0}
+    engine = create_engine(shop.db_url())
+    with engine.connect() as conn:
+        from dispatcher.store.schema import suppressions
+
+        assert conn.execute(select(suppressions)).all() == []
+    engine.dispose()
+    assert snapshot(shop) == before

@@ -33,7 +33,12 @@ async def healthz(request: Request) -> PlainTextResponse:
 
 # "module:function" of each feature's route factory; missing modules are skipped so
 # that a feature can land on its own.
-ROUTE_MODULES: list[str] = ["dispatcher.web.push_routes:routes"]
+ROUTE_MODULES: list[str] = [
+    "dispatcher.web.twilio_hooks:routes",
+    "dispatcher.web.unsubscribe:routes",
+    "dispatcher.web.bounces:routes",
+    "dispatcher.web.push_routes:routes",
+]
 
 
 def create_app(state: WebState) -> Starlette:
