@@ -11,6 +11,7 @@ from .dedupe import validate_once_per
 from .mechanics.checks import mechanics_issues, template_targets
 from .mechanics.context import mechanics_context
 from .mechanics.send_checks import SAMPLE_CART, sample_promo
+from .push_payload import check_push
 from .store.db import utcnow
 from .templating import TemplateProblem, TemplateRenderer
 
@@ -92,4 +93,5 @@ def sample_data(channel: str) -> dict[str, object]:
 VALIDATORS: dict[str, tuple] = {
     "sms": (check_sms,),
     "telegram": (check_telegram,),
+    "push": (check_push,),
 }
