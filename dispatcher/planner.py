@@ -35,6 +35,8 @@ from sqlalchemy.exc import IntegrityError
 
 from .config.load import LoadedConfig
 from .dedupe import dedupe_key, recently_handled
+from .experiments.assign import experiment_record
+from .experiments.plan import apply_experiment
 from .segments.sql import SegmentSQL
 from .store.db import utcnow
 from .store.schema import addresses, outbox, runs, suppressions
@@ -89,7 +91,8 @@ def _reach(channel: str) -> Any:
 
 def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime,
                now: datetime, step: str = "") -> Any:
-    """SELECT per audience member: channel, address_id, status, reason, dedupe_key, done."""
+    """SELECT per audience member: channel, address_id, status, reason, dedupe_key, done,
+    variant (the A/B arm, 'holdout' rows get status 'held_out')."""
     campaign = loaded.config.campaigns[campaign_name]
     seg = SegmentSQL(loaded.segments, now, loaded.config.timezone)
     audience = seg.select_ids(campaign.segment).subquery("audience")
@@ -124,6 +127,9 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
         (flags.c.granted == 0, "no_consent"),
         else_="suppressed",
     )
+    status: Any = case((any_reach, "pending"), else_="skipped")
+    variant, channel, address_id, status, reason = apply_experiment(
+        campaign_name, campaign, cid, reaches, channel, address_id, any_reach, status, reason)
     key = dedupe_key(campaign.once_per, cid, scheduled_for, loaded.config.timezone)
     done: ColumnElement[bool] = exists(select(literal(1)).where(
         outbox.c.campaign == campaign_name, outbox.c.step == step, outbox.c.dedupe_key == key))
@@ -135,10 +141,11 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
             cid.label("customer_id"),
             channel.label("channel"),
             address_id.label("address_id"),
-            case((any_reach, "pending"), else_="skipped").label("status"),
+            status.label("status"),
             reason.label("reason"),
             case((any_reach, key), else_=None).label("dedupe_key"),
             case((done, 1), else_=0).label("done"),
+            variant.label("variant"),
         )
         .select_from(source)
     )
@@ -157,7 +164,7 @@ def preview_funnel(engine: Engine, loaded: LoadedConfig, campaign_name: str,
             funnel.segment += count
             if done:
                 funnel.already_sent += count
-            elif status == "skipped":
+            elif status in ("skipped", "held_out"):
                 funnel.skipped[reason] = funnel.skipped.get(reason, 0) + count
             else:
                 funnel.by_channel[channel] = funnel.by_channel.get(channel, 0) + count
@@ -176,6 +183,7 @@ def plan_run(engine: Engine, loaded: LoadedConfig, campaign_name: str,
                 run_id = conn.execute(
                     insert(runs).values(campaign=campaign_name, step="",
                                         scheduled_for=scheduled_for, status="planning",
+                                        experiment=experiment_record(campaign_name, campaign),
                                         created_at=now).returning(runs.c.id)
                 ).scalar_one()
         except IntegrityError:
@@ -185,12 +193,12 @@ def plan_run(engine: Engine, loaded: LoadedConfig, campaign_name: str,
         rows = candidates(loaded, campaign_name, scheduled_for, now).subquery("candidates")
         columns = ["run_id", "campaign", "step", "customer_id", "channel", "address_id",
                    "topic", "kind", "status", "reason", "dedupe_key", "not_before",
-                   "attempts", "created_at", "updated_at"]
+                   "attempts", "created_at", "updated_at", "variant"]
         select_rows = select(
             literal(run_id), literal(campaign_name), literal(""), rows.c.customer_id,
             rows.c.channel, rows.c.address_id, literal(campaign.topic), literal(campaign.kind),
             rows.c.status, rows.c.reason, rows.c.dedupe_key, literal(now), literal(0),
-            literal(now), literal(now),
+            literal(now), literal(now), rows.c.variant,
         ).where(rows.c.done == 0)
         conn.execute(insert(outbox).from_select(columns, select_rows))
         funnel = _count_run(conn, run_id)
@@ -213,7 +221,7 @@ def _count_run(conn: Connection, run_id: int) -> Funnel:
              .group_by(outbox.c.status, outbox.c.reason, outbox.c.channel))
     for status, reason, channel, count in conn.execute(query):
         funnel.segment += count
-        if status == "skipped":
+        if status in ("skipped", "held_out"):
             funnel.skipped[reason] = funnel.skipped.get(reason, 0) + count
         else:
             funnel.by_channel[channel] = funnel.by_channel.get(channel, 0) + count

@@ -27,6 +27,7 @@ from channels.base import Channel, Failure, FailureKind, RenderedMessage
 from .compose import Recipient, compose
 from .config.load import LoadedConfig
 from .context import OrderStats, build_context
+from .experiments.render import override_subject, variant_context, variant_folder
 from .links import LinkClaims, preferences_url, unsubscribe_url
 from .ratelimit import RateLimiter
 from .recipients import load_customers, load_stats
@@ -179,7 +180,8 @@ class Sender:
                         leased_by=self.options.worker_id, attempts=outbox.c.attempts + 1,
                         updated_at=now)
                 .returning(outbox.c.id, outbox.c.campaign, outbox.c.channel,
-                           outbox.c.attempts, outbox.c.address_id, outbox.c.customer_id)
+                           outbox.c.attempts, outbox.c.address_id, outbox.c.customer_id,
+                           outbox.c.variant)
             ).all()
             if not claimed:
                 return []
@@ -219,14 +221,15 @@ class Sender:
                 try:
                     job.message = self.render(row.campaign, row.channel, customer,
                                               stats.get(row.customer_id, OrderStats()),
-                                              address, row.id)
+                                              address, row.id, variant=row.variant)
                 except TemplateProblem as exc:
                     job.problem = f"template: {exc}"
             jobs.append(job)
         return jobs
 
     def render(self, campaign_name: str, channel: str, customer: Any, stats: OrderStats,
-               address: Any, outbox_id: int | None, is_test: bool = False) -> RenderedMessage:
+               address: Any, outbox_id: int | None, is_test: bool = False,
+               variant: str | None = None) -> RenderedMessage:
         campaign = self.loaded.config.campaigns[campaign_name]
         shop = self.loaded.config.shop
         claims = LinkClaims(customer.id, channel, address.address_hash, campaign_name)
@@ -236,10 +239,12 @@ class Sender:
             unsubscribe_url(shop.public_url, claims), preferences_url(shop.public_url, claims),
             {"unsubscribe_mailto": getattr(settings, "unsubscribe_mailto", None)},
         )
-        folder = self.loaded.template_folder(campaign_name)
+        folder = variant_folder(self.loaded, campaign_name, variant)
+        variant_context(self.loaded, campaign_name, variant, context)
         recipient = Recipient(customer.id, address.address, customer.name, customer.locale,
                               dict(address.data or {}))
         message = compose(channel, self.renderer, folder, campaign_name, recipient, context)
+        override_subject(self.renderer, self.loaded, campaign_name, variant, message, context)
         message.outbox_id = outbox_id
         message.is_test = is_test
         return message

@@ -1,0 +1,150 @@
+"""Attribution, set-based: per outbox row, did the customer come back, and for how much?
+
+A row converts when the customer orders within the campaign's attribution window
+after the message was sent (for holdout rows: after the time it would have been
+sent, the row's ``not_before``), or when anyone redeems the personal promo code the
+row carried (``outbox.data['promo_code']``) after it. Rows are grouped by arm in the
+database; only one line per arm (and per arm and day for the timeline) leaves it.
+
+Every non-skipped row of the campaign counts as a recipient of its arm: failed
+sends stay in their arm (intention to treat), so a flaky channel cannot flatter a
+variant by dropping the customers it failed to reach.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Float,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
+
+from ..store.schema import addresses, orders, outbox, suppressions
+from .sqltime import day_of, within_after
+
+NO_ARM = "all"  # the arm name when a campaign runs no experiment
+
+
+@dataclass
+class ArmCounts:
+    arm: str
+    recipients: int = 0
+    delivered: int = 0
+    failed: int = 0
+    pending: int = 0
+    opted_out: int = 0
+    converted: int = 0
+    revenue: float = 0.0
+    revenue_squares: float = 0.0
+    window_open: int = 0  # recipients whose attribution window has not closed yet
+    last_window_end: datetime | None = None
+
+
+def per_row(campaign: str, window: timedelta) -> Any:
+    """One row per recipient: arm, status, anchor, converted, revenue, first order."""
+    anchor = func.coalesce(outbox.c.sent_at, outbox.c.not_before)
+    promo = outbox.c.data["promo_code"].as_string()
+    attributed = or_(
+        and_(orders.c.customer_id == outbox.c.customer_id,
+             within_after(orders.c.placed_at, anchor, literal(int(window.total_seconds())))),
+        and_(promo.is_not(None), orders.c.promo_code == promo,
+             within_after(orders.c.placed_at, anchor, literal(10 * 365 * 86400))),
+    )
+    opted_out = or_(
+        exists(select(literal(1)).where(
+            suppressions.c.channel == addresses.c.channel,
+            suppressions.c.address_hash == addresses.c.address_hash,
+            suppressions.c.reason == "opted_out",
+            suppressions.c.created_at >= anchor)),
+        and_(addresses.c.consent == "withdrawn", addresses.c.consent_at >= anchor),
+    )
+    arm = func.coalesce(outbox.c.variant, NO_ARM)
+    return (
+        select(
+            outbox.c.id.label("row_id"),
+            arm.label("arm"),
+            outbox.c.status.label("status"),
+            anchor.label("anchor"),
+            case((opted_out, 1), else_=0).label("opted_out"),
+            func.count(orders.c.id).label("orders"),
+            func.coalesce(func.sum(cast(orders.c.total, Float)), 0.0).label("revenue"),
+            func.min(orders.c.placed_at).label("first_order_at"),
+        )
+        .select_from(outbox.outerjoin(orders, attributed)
+                     .outerjoin(addresses, addresses.c.id == outbox.c.address_id))
+        .where(outbox.c.campaign == campaign, outbox.c.status != "skipped")
+        .group_by(outbox.c.id, arm, outbox.c.status, anchor, addresses.c.channel,
+                  addresses.c.address_hash, addresses.c.consent, addresses.c.consent_at)
+        .subquery("recipient_rows")
+    )
+
+
+def arm_counts(conn: Connection, campaign: str, window: timedelta,
+               now: datetime) -> dict[str, ArmCounts]:
+    rows = per_row(campaign, window)
+    converted = case((rows.c.orders > 0, 1), else_=0)
+    query = (
+        select(
+            rows.c.arm,
+            func.count(),
+            func.sum(case((rows.c.status == "sent", 1), else_=0)),
+            func.sum(case((rows.c.status == "failed", 1), else_=0)),
+            func.sum(case((rows.c.status.in_(("pending", "sending")), 1), else_=0)),
+            func.sum(rows.c.opted_out),
+            func.sum(converted),
+            func.sum(rows.c.revenue),
+            func.sum(rows.c.revenue * rows.c.revenue),
+            func.sum(case((rows.c.anchor > now - window, 1), else_=0)),
+            func.max(rows.c.anchor),
+        )
+        .group_by(rows.c.arm)
+    )
+    out: dict[str, ArmCounts] = {}
+    for (arm, n, sent, failed, pending, opted, conv, revenue, squares, open_, last) in \
+            conn.execute(query):
+        last_anchor = _dt(last)
+        out[arm] = ArmCounts(arm, int(n), int(sent or 0), int(failed or 0), int(pending or 0),
+                             int(opted or 0), int(conv or 0), float(revenue or 0),
+                             float(squares or 0), int(open_ or 0),
+                             last_anchor + window if last_anchor else None)
+    return out
+
+
+def conversions_by_day(conn: Connection, campaign: str,
+                       window: timedelta) -> dict[str, list[tuple[date, int]]]:
+    """Per arm: (day, recipients whose first attributed order fell on that day)."""
+    rows = per_row(campaign, window)
+    day = day_of(rows.c.first_order_at)
+    query = (select(rows.c.arm, day, func.count())
+             .where(rows.c.orders > 0)
+             .group_by(rows.c.arm, day)
+             .order_by(rows.c.arm, day))
+    out: dict[str, list[tuple[date, int]]] = {}
+    for arm, when, count in conn.execute(query):
+        out.setdefault(arm, []).append((_day(when), int(count)))
+    return out
+
+
+def _dt(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def _day(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
