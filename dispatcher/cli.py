@@ -247,7 +247,7 @@ def main() -> None:
 # Feature modules that add commands to ``app`` when imported (one line per feature,
 # so features land without touching each other's commands). Imported last: each
 # does ``from dispatcher.cli import app`` and decorates its commands.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["dispatcher.cli_reports"]
 
 
 def _register_feature_commands() -> None:

@@ -1,0 +1,122 @@
+"""A synthetic shop for A/B reports: customers, a campaign with variants and a holdout,
+and orders drawn by seeded Bernoulli trials with known per-arm probabilities."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select
+
+from dispatcher.store.db import make_engine
+from dispatcher.store.schema import orders, outbox
+
+from .shop import Shop
+
+NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+HISTORY = NOW - timedelta(days=200)  # every customer's first order, far before the campaign
+
+SEGMENTS = """
+buyers:
+  orders_count: {gte: 1}
+"""
+
+CHANNELS = """
+email:
+  transport: file
+  from: "Test Shop <shop@shop.test>"
+"""
+
+
+def campaign_yaml(holdout: str = "20%", weights: tuple[float, float] = (1, 1),
+                  salt: str | None = None, once_per: str = "customer",
+                  planned: int | None = None, description: str = "A/B") -> str:
+    lines = [
+        "promo:",
+        f"  description: {description}",
+        "  segment: buyers",
+        "  channels: [email]",
+        '  schedule: "0 * * * *"',
+        f"  once_per: {once_per}",
+        f"  holdout: {holdout}",
+        "  attribution_window: 7d",
+    ]
+    if salt:
+        lines.append(f"  salt: {salt}")
+    if planned:
+        lines.append(f"  planned_recipients: {planned}")
+    lines += [
+        "  variants:",
+        "    A:",
+        f"      weight: {weights[0]}",
+        "    B:",
+        f"      weight: {weights[1]}",
+        '      subject: "{{ customer.first_name }}, 20% off just for you"',
+        "      offer: {discount: 20}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def build(shop: Shop, customers: int, **campaign: Any) -> None:
+    shop.write_config(CHANNELS, SEGMENTS, campaign_yaml(**campaign))
+    shop.template("promo/email.subject", "We miss you, {{ customer.first_name }}")
+    shop.template("promo/email.txt",
+                  "Hi {{ customer.first_name }}!\n"
+                  "{% if offer is defined %}Take {{ offer.discount }}% off.{% endif %}\n"
+                  "Unsubscribe: {{ unsubscribe_url }}\n")
+    people = [{"id": f"c{i:05d}", "name": f"Customer{i} Test", "email": f"c{i}@example.com",
+               "email_consent": "yes"} for i in range(customers)]
+    history = [{"id": f"h{i:05d}", "customer_id": f"c{i:05d}", "placed_at": HISTORY.isoformat(),
+                "total": "40", "currency": "EUR"} for i in range(customers)]
+    shop.cli("import", "customers", str(shop.csv("customers.csv", people)))
+    shop.cli("import", "orders", str(shop.csv("orders.csv", history)))
+
+
+def engine(shop: Shop) -> Engine:
+    return make_engine(shop.db_url())
+
+
+def recipients(eng: Engine) -> list[Any]:
+    with eng.connect() as conn:
+        return conn.execute(
+            select(outbox.c.id, outbox.c.customer_id, outbox.c.variant, outbox.c.status,
+                   outbox.c.sent_at, outbox.c.not_before)
+            .where(outbox.c.status != "skipped").order_by(outbox.c.id)).all()
+
+
+def draw_orders(eng: Engine, probabilities: dict[str, float], seed: int,
+                revenue: dict[str, float] | None = None) -> dict[str, int]:
+    """Replace campaign-period orders with fresh Bernoulli draws; return true conversions
+    per arm. Also adds orders outside the window, which must not be attributed."""
+    rng = random.Random(seed)
+    rows = recipients(eng)
+    new: list[dict[str, Any]] = []
+    converted: dict[str, int] = {}
+    for row in rows:
+        anchor = row.sent_at or row.not_before
+        if rng.random() < probabilities[row.variant]:
+            converted[row.variant] = converted.get(row.variant, 0) + 1
+            mean = (revenue or {}).get(row.variant, 50.0)
+            new.append(_order(f"s{seed}-{row.id}", row.customer_id,
+                              anchor + timedelta(hours=rng.uniform(1, 6 * 24)),
+                              rng.expovariate(1 / mean)))
+        if rng.random() < 0.05:  # a later purchase, past the 7-day window
+            new.append(_order(f"late{seed}-{row.id}", row.customer_id,
+                              anchor + timedelta(days=rng.uniform(8, 20)), 30))
+    with eng.begin() as conn:
+        conn.execute(delete(orders).where(orders.c.placed_at > HISTORY))
+        if new:
+            conn.execute(insert(orders), new)
+    return converted
+
+
+def _order(order_id: str, customer_id: str, placed_at: datetime, total: float) -> dict[str, Any]:
+    return {"id": order_id, "customer_id": customer_id, "placed_at": placed_at,
+            "total": Decimal(f"{total:.2f}"), "currency": "EUR", "promo_code": None}
+
+
+def later(days: float) -> str:
+    return (NOW + timedelta(days=days)).isoformat()
+
