@@ -59,8 +59,13 @@ def campaign_yaml(holdout: str = "20%", weights: tuple[float, float] = (1, 1),
     return "\n".join(lines) + "\n"
 
 
-def build(shop: Shop, customers: int, **campaign: Any) -> None:
+def configure(shop: Shop, **campaign: Any) -> None:
+    """(Re)write config.yaml: the next command loads it afresh, as after an edit."""
     shop.write_config(CHANNELS, SEGMENTS, campaign_yaml(**campaign))
+
+
+def build(shop: Shop, customers: int, **campaign: Any) -> None:
+    configure(shop, **campaign)
     shop.template("promo/email.subject", "We miss you, {{ customer.first_name }}")
     shop.template("promo/email.txt",
                   "Hi {{ customer.first_name }}!\n"

@@ -11,17 +11,23 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
-def _parse_share(value: Any) -> Any:
+def _parse_share(value: Any) -> float:
     """``10%`` or ``0.1``: the share of the eligible audience that receives nothing."""
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            return float(value.strip()[:-1]) / 100
-        except ValueError:
-            raise ValueError(f"expected a share like 10% or 0.1; got {value!r}") from None
-    return value
+    try:
+        if isinstance(value, str) and value.strip().endswith("%"):
+            share = float(value.strip()[:-1]) / 100
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            share = float(value)
+        else:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"expected a share like 10% or 0.1; got {value!r}") from None
+    if not 0 <= share < 1:
+        raise ValueError(f"a share must be at least 0% and below 100%; got {value!r}")
+    return share
 
 
-Share = Annotated[float, BeforeValidator(_parse_share), Field(ge=0, lt=1)]
+Share = Annotated[float, BeforeValidator(_parse_share)]
 
 
 class VariantConfig(BaseModel):
