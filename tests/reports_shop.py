@@ -3,6 +3,7 @@ and orders drawn by seeded Bernoulli trials with known per-arm probabilities."""
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -80,7 +81,9 @@ def build(shop: Shop, customers: int, **campaign: Any) -> None:
 
 
 def engine(shop: Shop) -> Engine:
-    return make_engine(shop.db_url())
+    """The shop's store: DISPATCHER_DATABASE_URL (e.g. a PostgreSQL test database) wins,
+    as it does for the CLI."""
+    return make_engine(os.environ.get("DISPATCHER_DATABASE_URL") or shop.db_url())
 
 
 def recipients(eng: Engine) -> list[Any]:

@@ -14,14 +14,16 @@ SQLite has no md5, so every SQLite connection gets ``dispatcher_bucket(prefix, i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Integer, case, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
-from ..config.models import CampaignConfig
 from .hashing import BUCKETS, SQLITE_FUNCTION, bucket_of, hash_prefix
+
+if TYPE_CHECKING:  # the config package imports this module's checks
+    from ..config.models import CampaignConfig
 
 HOLDOUT = "holdout"
 TREATMENT = "treatment"
@@ -45,7 +47,8 @@ def _bucket_default(element: variant_bucket, compiler: Any, **kw: Any) -> str:
     text = (f"md5(CAST({compiler.process(prefix, **kw)} AS TEXT) || "
             f"CAST({compiler.process(customer, **kw)} AS TEXT))")
     # 'x' || 8 hex digits -> bit(32) -> bigint is the unsigned 32-bit value.
-    return f"(CAST(CAST('x' || substr({text}, 1, 8) AS bit(32)) AS bigint) % {BUCKETS})"
+    # mod(), not %: a literal % would clash with the driver's pyformat placeholders.
+    return f"mod(CAST(CAST('x' || substr({text}, 1, 8) AS bit(32)) AS bigint), {BUCKETS})"
 
 
 @dataclass(frozen=True)
