@@ -18,7 +18,7 @@ from .config.errors import ConfigError
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Retention campaign dispatcher: plan, send and measure campaigns.")
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # located errors stay one line
 
 ConfigOption = Annotated[str | None, typer.Option("--config", "-c", envvar="DISPATCHER_CONFIG",
                                                   help="Path to config.yaml")]
@@ -120,7 +120,11 @@ def run_once(campaigns: Annotated[list[str] | None, typer.Argument()] = None,
     loaded = _load(config)
     names = campaigns or [n for n, c in loaded.config.campaigns.items() if c.enabled]
     _check_campaigns(loaded, names)
-    result = asyncio.run(do_run_once(loaded, names, _now(at) if at else None, wait_retries))
+    try:
+        result = asyncio.run(do_run_once(loaded, names, _now(at) if at else None,
+                                         wait_retries))
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
     table = Table(title="run-once")
     for column in ("campaign", "run", "new", "to send", "skipped"):
         table.add_column(column)
@@ -217,7 +221,7 @@ def import_(kind: Annotated[str, typer.Argument(help="customers | orders | carts
         task = bar.add_task(f"importing {file.name}", total=None)
         report = import_file(engine, kind, file, fmt=fmt, skip_bad=skip_bad, rejects=rejects,
                              progress=lambda n: bar.advance(task, n))
-    for error in report.errors[:50]:
+    for error in sorted(report.errors, key=lambda e: e.line)[:50]:
         err_console.print(f"{file}:{error}", markup=False, highlight=False)
     if len(report.errors) > 50:
         err_console.print(f"... and {len(report.errors) - 50} more")

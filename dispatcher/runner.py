@@ -10,6 +10,7 @@ from .config.load import LoadedConfig
 from .planner import PlanResult, plan_run
 from .sender import Sender, SenderOptions, SendStats
 from .store.db import utcnow
+from .validate import validate_all
 
 
 @dataclass
@@ -21,6 +22,9 @@ class RunOnceResult:
 async def run_once(loaded: LoadedConfig, campaigns: list[str], now: datetime | None = None,
                    wait_retries: float = 60,
                    options: SenderOptions | None = None) -> RunOnceResult:
+    # Render every template against samples first: a broken template must fail the
+    # run before anything is planned or sent (raises ConfigError, located).
+    validate_all(loaded, campaigns)
     engine = open_store(loaded)
     result = RunOnceResult()
     plan_now = now or utcnow()

@@ -21,11 +21,17 @@ SAMPLE_ADDRESSES = {"email": "sample@example.com", "sms": "+380501234567",
                     "telegram": "123456789", "push": "https://push.example/sub/1"}
 
 
-def validate_all(loaded: LoadedConfig) -> list[ConfigIssue]:
-    """Raise ConfigError with every template problem; return warnings."""
+def validate_all(loaded: LoadedConfig,
+                 campaigns: list[str] | None = None) -> list[ConfigIssue]:
+    """Raise ConfigError with every template problem; return warnings.
+
+    ``campaigns`` limits the check to those campaigns (run-once checks what it runs).
+    """
     issues: list[ConfigIssue] = []
     renderer = TemplateRenderer(loaded.templates_dir)
     for name, campaign in loaded.config.campaigns.items():
+        if campaigns is not None and name not in campaigns:
+            continue
         problem = validate_once_per(campaign.once_per)
         if problem:
             loc = loaded.doc.locate(("campaigns", name, "once_per"))

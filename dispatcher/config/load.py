@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,19 +73,7 @@ def load_config(path: str | Path) -> LoadedConfig:
     def where(loc: PathKey) -> ConfigIssue:
         return ConfigIssue(doc.locate(loc), ".".join(str(p) for p in loc), "")
 
-    config: Config | None = None
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        for err in exc.errors():
-            loc = tuple(str(p) if not isinstance(p, int) else p for p in err["loc"])
-            base = where(loc)
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = f"unknown key '{loc[-1]}'"
-            elif err["type"] == "missing":
-                message = f"missing required key '{loc[-1]}'"
-            issues.append(ConfigIssue(base.location, base.path, message))
+    config, dropped = _validate_model(data, where, issues)
     if config is None:
         raise ConfigError(issues)
 
@@ -119,6 +108,15 @@ def load_config(path: str | Path) -> LoadedConfig:
 
     loaded = LoadedConfig(config, path, base_dir, doc, channel_settings, segments)
     templates = loaded.templates_dir
+    for name, body in dropped.items():
+        # A campaign with a type error still gets its references checked, so one
+        # round of fixes is enough.
+        segment = body.get("segment") if isinstance(body, dict) else None
+        if isinstance(segment, str) and segment not in segments:
+            base = where(("campaigns", name, "segment"))
+            known = ", ".join(sorted(segments)) or "none defined"
+            issues.append(ConfigIssue(base.location, base.path,
+                                      f"unknown segment '{segment}' (known: {known})"))
     for name, campaign in config.campaigns.items():
         if campaign.segment not in segments:
             base = where(("campaigns", name, "segment"))
@@ -141,6 +139,42 @@ def load_config(path: str | Path) -> LoadedConfig:
     if issues:
         raise ConfigError(issues)
     return loaded
+
+
+def _validate_model(data: dict[str, Any], where: Callable[[PathKey], ConfigIssue],
+                    issues: list[ConfigIssue]) -> tuple[Config | None, dict[str, Any]]:
+    """Validate the whole file, reporting every error located.
+
+    When some campaigns or segments are invalid, validate again without them so the
+    cross-checks (unknown segment, missing templates) still run on the rest and all
+    errors come out in one go. Returns the config (or None) and the dropped campaigns.
+    """
+    try:
+        return Config.model_validate(data), {}
+    except ValidationError as exc:
+        salvage = {k: (dict(v) if k in ("campaigns", "segments") and isinstance(v, dict) else v)
+                   for k, v in data.items()}
+        dropped: dict[str, Any] = {}
+        for err in exc.errors():
+            loc = tuple(str(p) if not isinstance(p, int) else p for p in err["loc"])
+            base = where(loc)
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = f"unknown key '{loc[-1]}'"
+            elif err["type"] == "missing":
+                message = f"missing required key '{loc[-1]}'"
+            issues.append(ConfigIssue(base.location, base.path, message))
+            section = salvage.get(str(loc[0])) if loc else None
+            if len(loc) >= 2 and isinstance(section, dict) and loc[1] in section:
+                body = section.pop(loc[1])
+                if loc[0] == "campaigns":
+                    dropped[str(loc[1])] = body
+            elif loc:
+                salvage.pop(str(loc[0]), None)
+    try:
+        return Config.model_validate(salvage), dropped
+    except ValidationError:
+        return None, dropped
 
 
 def _merge_includes(data: dict[str, Any], base_dir: Path, doc: LocatedDocument,

@@ -33,7 +33,7 @@ class RowError:
 
     def __str__(self) -> str:
         where = f"{self.field}: " if self.field else ""
-        return f"line {self.line}: {where}{self.message}"
+        return f"{self.line}: {where}{self.message}"  # printed after "path:"
 
 
 @dataclass
@@ -161,5 +161,6 @@ def _write_rejects(path: Path, rejected: list[tuple[int, dict[str, Any] | None,
     with open(path, "w", encoding="utf-8") as fh:
         for line, raw, errors in sorted(rejected, key=lambda r: r[0]):
             fh.write(json.dumps({"line": line, "row": raw,
-                                 "errors": [str(e) for e in errors]},
+                                 "errors": [{"field": e.field, "message": e.message}
+                                            for e in errors]},
                                 ensure_ascii=False, default=str) + "\n")
