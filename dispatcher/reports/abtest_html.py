@@ -56,7 +56,10 @@ def _cumulative_chart(data: dict[str, Any]) -> str:
     for arm, series in data["cumulative"].items():
         n = series["recipients"] or 1
         rates = [100 * c / n for c in series["conversions"]]
-        (line,) = axes.step(days, rates, where="post", label=f"{arm} (n={n:,})")
+        # Each day's value holds until the next day starts; close the last day too.
+        x = [*days, days[-1] + timedelta(days=1)] if days else []
+        y = [*rates, rates[-1]] if rates else []
+        (line,) = axes.step(x, y, where="post", label=f"{arm} (n={n:,})")
         line.set_gid(f"cumulative-{arm}")
     axes.set_ylabel("converted, % of recipients")
     axes.set_title("Cumulative conversions over time")
@@ -90,8 +93,9 @@ def _uplift_chart(data: dict[str, Any]) -> str:
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#222}
-table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
-th,td{border-bottom:1px solid #ddd;padding:.35rem .6rem;text-align:right}
+table{border-collapse:collapse;margin:1rem 0;font-size:.8rem}
+.scroll{overflow-x:auto}
+th,td{border-bottom:1px solid #ddd;padding:.3rem .45rem;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
 .verdict{font-size:1.15rem;font-weight:600;margin:1rem 0}
 .warning{color:#8a5a00;background:#fff6e0;padding:.4rem .6rem;margin:.3rem 0}
@@ -132,8 +136,9 @@ def render_html(report: ABReport) -> str:
 Generated {report.generated_at:%Y-%m-%d %H:%M} UTC.</p>
 <p class="verdict">{e(report.verdict)}</p>
 {warnings}
-<table id="arms"><thead><tr>{"".join(f"<th>{e(h)}</th>" for h in head)}</tr></thead>
-<tbody>{"".join(rows)}</tbody></table>
+<div class="scroll"><table id="arms">
+<thead><tr>{"".join(f"<th>{e(h)}</th>" for h in head)}</tr></thead>
+<tbody>{"".join(rows)}</tbody></table></div>
 {charts}
 <script type="application/json" id="chart-data">{payload}</script>
 </body></html>
