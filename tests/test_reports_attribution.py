@@ -1,0 +1,72 @@
+"""Attribution details: personal promo codes, opt-outs after the message, no-experiment
+campaigns, and the report's SQL compiling for PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql
+
+from dispatcher.reports.attribution import per_row
+from dispatcher.store.schema import addresses, orders, outbox, suppressions
+
+from .reports_shop import build, engine, later, recipients
+from .shop import Shop
+
+
+def arms(shop: Shop, at: str) -> dict[str, dict[str, object]]:
+    data = json.loads(shop.cli("report", "promo", "--format", "json", "--at", at).output)
+    return {a["arm"]: a for a in data["arms"]}
+
+
+def test_promo_code_attributes_outside_the_window_and_opt_outs_are_counted(shop: Shop) -> None:
+    build(shop, 120)
+    shop.cli("run-once", "promo")
+    eng = engine(shop)
+    sent = [r for r in recipients(eng) if r.variant == "B"]
+    coded, opted, opted_before = sent[0], sent[1:4], sent[4]
+    with eng.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == coded.id)
+                     .values(data={"promo_code": "BACK-7QX"}))
+        conn.execute(insert(orders), [
+            # the coded customer redeems 20 days later: past the 7-day window, still theirs
+            {"id": "promo-1", "customer_id": coded.customer_id, "currency": "EUR",
+             "placed_at": coded.sent_at + timedelta(days=20), "total": Decimal("70"),
+             "promo_code": "BACK-7QX"},
+            # an unrelated late order by someone else: not attributed
+            {"id": "late-1", "customer_id": opted[0].customer_id, "currency": "EUR",
+             "placed_at": coded.sent_at + timedelta(days=9), "total": Decimal("10"),
+             "promo_code": None},
+        ])
+        hashes = {row.customer_id: row.address_hash for row in conn.execute(
+            select(addresses.c.customer_id, addresses.c.address_hash))}
+        conn.execute(insert(suppressions), [
+            {"channel": "email", "address_hash": hashes[r.customer_id], "reason": "opted_out",
+             "created_at": r.sent_at + timedelta(hours=2)} for r in opted
+        ] + [{"channel": "email", "address_hash": hashes[opted_before.customer_id],
+              "reason": "opted_out", "created_at": opted_before.sent_at - timedelta(days=1)}])
+    b = arms(shop, later(30))["B"]
+    assert b["converted"] == 1
+    assert b["revenue"] == 70
+    assert b["opted_out"] == 3
+
+
+def test_campaign_without_experiment_reports_one_arm(shop: Shop) -> None:
+    build(shop, 30, holdout="0%")
+    # one campaign without variants: rewrite to drop them
+    text = shop.config_path.read_text()
+    shop.config_path.write_text(text.split("    variants:")[0], encoding="utf-8")
+    shop.cli("run-once", "promo")
+    data = json.loads(shop.cli("report", "promo", "--format", "json").output)
+    assert [a["arm"] for a in data["arms"]] == ["all"]
+    assert data["arms"][0]["recipients"] == 30
+    assert data["verdict"].startswith("No comparison")
+
+
+def test_attribution_sql_compiles_for_postgresql() -> None:
+    sql = str(per_row("promo", timedelta(days=7)).compile(dialect=postgresql.dialect()))
+    assert "INTERVAL '1 second'" in sql and "julianday" not in sql
+    assert "->>" in sql  # outbox.data['promo_code'] as text
