@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from .config.load import LoadedConfig
 from .dedupe import dedupe_key, recently_handled
 from .experiments.assign import experiment_record
-from .experiments.plan import apply_experiment
+from .experiments.plan import override_channels, with_experiment
 from .segments.sql import SegmentSQL
 from .store.db import utcnow
 from .store.schema import addresses, outbox, runs, suppressions
@@ -91,8 +91,7 @@ def _reach(channel: str) -> Any:
 
 def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime,
                now: datetime, step: str = "") -> Any:
-    """SELECT per audience member: channel, address_id, status, reason, dedupe_key, done,
-    variant (the A/B arm, 'holdout' rows get status 'held_out')."""
+    """SELECT per audience member: channel, address_id, status, reason, dedupe_key, done."""
     campaign = loaded.config.campaigns[campaign_name]
     seg = SegmentSQL(loaded.segments, now, loaded.config.timezone)
     audience = seg.select_ids(campaign.segment).subquery("audience")
@@ -127,9 +126,8 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
         (flags.c.granted == 0, "no_consent"),
         else_="suppressed",
     )
-    status: Any = case((any_reach, "pending"), else_="skipped")
-    variant, channel, address_id, status, reason = apply_experiment(
-        campaign_name, campaign, cid, reaches, channel, address_id, any_reach, status, reason)
+    channel, address_id = override_channels(campaign_name, campaign, cid, reaches, channel,
+                                            address_id)
     key = dedupe_key(campaign.once_per, cid, scheduled_for, loaded.config.timezone)
     done: ColumnElement[bool] = exists(select(literal(1)).where(
         outbox.c.campaign == campaign_name, outbox.c.step == step, outbox.c.dedupe_key == key))
@@ -141,20 +139,29 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
             cid.label("customer_id"),
             channel.label("channel"),
             address_id.label("address_id"),
-            status.label("status"),
+            case((any_reach, "pending"), else_="skipped").label("status"),
             reason.label("reason"),
             case((any_reach, key), else_=None).label("dedupe_key"),
             case((done, 1), else_=0).label("done"),
-            variant.label("variant"),
         )
         .select_from(source)
     )
 
 
+def planned_rows(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime,
+                 now: datetime, **options: Any) -> Any:
+    """The candidates (``options`` go to candidates()) with the A/B arm applied:
+    a ``variant`` column, and holdout rows 'held_out'."""
+    campaign = loaded.config.campaigns[campaign_name]
+    return with_experiment(campaign_name, campaign,
+                           candidates(loaded, campaign_name, scheduled_for, now, **options)
+                           ).subquery("candidates")
+
+
 def preview_funnel(engine: Engine, loaded: LoadedConfig, campaign_name: str,
                    scheduled_for: datetime, now: datetime) -> Funnel:
     """The funnel without writing anything."""
-    rows = candidates(loaded, campaign_name, scheduled_for, now).subquery("candidates")
+    rows = planned_rows(loaded, campaign_name, scheduled_for, now)
     query = select(rows.c.status, rows.c.reason, rows.c.channel, rows.c.done,
                    func.count()).group_by(rows.c.status, rows.c.reason, rows.c.channel,
                                           rows.c.done)
@@ -190,7 +197,7 @@ def plan_run(engine: Engine, loaded: LoadedConfig, campaign_name: str,
             existing = _existing_run(conn, campaign_name, scheduled_for)
             return PlanResult(campaign_name, existing[0], scheduled_for, False,
                               _funnel_from(existing[1]))
-        rows = candidates(loaded, campaign_name, scheduled_for, now).subquery("candidates")
+        rows = planned_rows(loaded, campaign_name, scheduled_for, now)
         columns = ["run_id", "campaign", "step", "customer_id", "channel", "address_id",
                    "topic", "kind", "status", "reason", "dedupe_key", "not_before",
                    "attempts", "created_at", "updated_at", "variant"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, literal
+from sqlalchemy import String, and_, case, literal, select
 
 from ..config.models import CampaignConfig
 from .assign import HOLDOUT, variant_expr
@@ -19,28 +19,39 @@ def channel_choice(reaches: list[tuple[str, Any]], order: list[str]) -> tuple[An
     return channel, address
 
 
-def apply_experiment(campaign_name: str, campaign: CampaignConfig, customer_id: Any,
-                     reaches: list[tuple[str, Any]], channel: Any, address_id: Any,
-                     any_reach: ColumnElement[bool], status: Any,
-                     reason: Any) -> tuple[Any, Any, Any, Any, Any]:
-    """Return (variant, channel, address_id, status, reason) with the experiment applied.
-
-    Reachable holdout customers become 'held_out' rows (reason 'holdout'): they keep
-    the once_per key like a sent row, are never sent, and are the comparison group.
-    """
-    variant = variant_expr(campaign_name, campaign, customer_id)
-    if variant is None:
-        return literal(None), channel, address_id, status, reason
+def override_channels(campaign_name: str, campaign: CampaignConfig, customer_id: Any,
+                      reaches: list[tuple[str, Any]], channel: Any,
+                      address_id: Any) -> tuple[Any, Any]:
+    """(channel, address_id) with each variant's own channel order applied."""
     overrides = [(name, v.channels) for name, v in campaign.variants.items() if v.channels]
-    if overrides:
-        channel_whens, address_whens = [], []
-        for name, order in overrides:
-            ch, addr = channel_choice(reaches, order)
-            channel_whens.append((variant == name, ch))
-            address_whens.append((variant == name, addr))
-        channel = case(*channel_whens, else_=channel)
-        address_id = case(*address_whens, else_=address_id)
-    held = and_(any_reach, variant == HOLDOUT)
-    status = case((held, literal("held_out")), else_=status)
-    reason = case((held, literal("holdout")), else_=reason)
-    return variant, channel, address_id, status, reason
+    variant = variant_expr(campaign_name, campaign, customer_id)
+    if variant is None or not overrides:
+        return channel, address_id
+    channel_whens, address_whens = [], []
+    for name, order in overrides:
+        ch, addr = channel_choice(reaches, order)
+        channel_whens.append((variant == name, ch))
+        address_whens.append((variant == name, addr))
+    return case(*channel_whens, else_=channel), case(*address_whens, else_=address_id)
+
+
+def with_experiment(campaign_name: str, campaign: CampaignConfig, planned: Any) -> Any:
+    """Wrap the planner's final SELECT (after consent and policy) with the A/B arm.
+
+    Adds ``variant``; a row that would be sent ('pending') in the holdout becomes
+    'held_out' (reason 'holdout'): it keeps its once_per key and not_before (when it
+    would have been sent) like a sent row, is never sent, and caps do not count it.
+    Drawing the holdout from would-be recipients only keeps the arms comparable.
+    """
+    rows = planned.subquery("planned")
+    variant = variant_expr(campaign_name, campaign, rows.c.customer_id)
+    if variant is None:
+        return select(*rows.c, literal(None, String).label("variant"))
+    held = and_(rows.c.status == "pending", variant == HOLDOUT)
+    keep = [c for c in rows.c if c.name not in ("status", "reason")]
+    return select(
+        *keep,
+        case((held, literal("held_out")), else_=rows.c.status).label("status"),
+        case((held, literal("holdout")), else_=rows.c.reason).label("reason"),
+        variant.label("variant"),
+    )
