@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, delete, insert, select
 
 from dispatcher.store.db import make_engine
@@ -128,3 +131,15 @@ def _order(order_id: str, customer_id: str, placed_at: datetime, total: float) -
 def later(days: float) -> str:
     return (NOW + timedelta(days=days)).isoformat()
 
+
+
+def sent_shop(folder: Path, customers: int) -> Iterator[Shop]:
+    """A shop whose campaign has been planned and sent once (for module-scoped fixtures:
+    sending thousands of real messages is the slow part, drawing orders is cheap)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("DISPATCHER_DATABASE_URL", raising=False)
+        patch.delenv("DISPATCHER_CONFIG", raising=False)
+        shop = Shop(folder)
+        build(shop, customers)
+        shop.cli("run-once", "promo")
+        yield shop

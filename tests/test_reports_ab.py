@@ -9,19 +9,27 @@ recipients, says "not significant" with too few, and its interval covers the tru
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+
+import pytest
 
 from dispatcher.app import load
 from dispatcher.reports.abtest import build_report
 
-from .reports_shop import NOW, build, draw_orders, engine, later, recipients
+from .reports_shop import NOW, build, draw_orders, engine, later, recipients, sent_shop
 from .shop import Shop
 
 TRUE = {"holdout": 0.04, "A": 0.06, "B": 0.10}
 
 
-def test_report_finds_the_winner_and_counts_exactly(shop: Shop) -> None:
-    build(shop, 3000)
-    shop.cli("run-once", "promo")
+@pytest.fixture(scope="module")
+def big_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """3000 customers planned and sent once; each test draws its own orders."""
+    yield from sent_shop(tmp_path_factory.mktemp("big_shop"), 3000)
+
+
+def test_report_finds_the_winner_and_counts_exactly(big_shop: Shop) -> None:
+    shop = big_shop
     eng = engine(shop)
     rows = recipients(eng)
     arms = {r.variant for r in rows}
@@ -59,9 +67,8 @@ def test_too_few_recipients_is_not_significant(shop: Shop) -> None:
     assert any(w.startswith("small sample") for w in data["warnings"])
 
 
-def test_interval_covers_the_true_uplift_in_most_seeds(shop: Shop) -> None:
-    build(shop, 3000)
-    shop.cli("run-once", "promo")
+def test_interval_covers_the_true_uplift_in_most_seeds(big_shop: Shop) -> None:
+    shop = big_shop
     eng = engine(shop)
     loaded = load(str(shop.config_path))
     covered = {"A": 0, "B": 0}

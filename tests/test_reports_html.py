@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from .reports_shop import build, draw_orders, engine, later
+from .reports_shop import draw_orders, engine, later, sent_shop
 from .shop import Shop
 
 TRUE = {"holdout": 0.04, "A": 0.06, "B": 0.12}
@@ -74,17 +75,20 @@ class Page(HTMLParser):
             self.chart_data += data
 
 
+@pytest.fixture(scope="module")
+def html_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    yield from sent_shop(tmp_path_factory.mktemp("html_shop"), 1500)
+
+
 def make_report(shop: Shop) -> tuple[Path, dict[str, int]]:
-    build(shop, 1500)
-    shop.cli("run-once", "promo")
     truth = draw_orders(engine(shop), TRUE, seed=11)
     target = shop.folder / "report.html"
     shop.cli("report", "promo", "--format", "html", "-o", str(target), "--at", later(30))
     return target, truth
 
 
-def test_html_report_is_self_contained_and_charts_match_the_table(shop: Shop) -> None:
-    target, truth = make_report(shop)
+def test_html_report_is_self_contained_and_charts_match_the_table(html_shop: Shop) -> None:
+    target, truth = make_report(html_shop)
     page = Page()
     page.feed(target.read_text(encoding="utf-8"))
     assert page.external == []  # opens offline: nothing to fetch
@@ -110,7 +114,8 @@ def test_html_report_is_self_contained_and_charts_match_the_table(shop: Shop) ->
     assert page.rows["B"][page.headers.index("uplift")] == uplift_text
 
 
-def test_html_report_renders_in_headless_chromium(shop: Shop) -> None:
+def test_html_report_renders_in_headless_chromium(html_shop: Shop) -> None:
+    shop = html_shop
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("chromium is not installed (CI installs it)")
