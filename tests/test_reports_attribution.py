@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 from dispatcher.reports.attribution import per_row
 from dispatcher.store.schema import addresses, orders, outbox, suppressions
 
-from .reports_shop import build, engine, later, recipients
+from .reports_shop import build, configure, engine, later, recipients
 from .shop import Shop
 
 
@@ -70,3 +70,16 @@ def test_attribution_sql_compiles_for_postgresql() -> None:
     sql = str(per_row("promo", timedelta(days=7)).compile(dialect=postgresql.dialect()))
     assert "INTERVAL '1 second'" in sql and "julianday" not in sql
     assert "->>" in sql  # outbox.data['promo_code'] as text
+
+
+def test_a_new_salt_starts_a_new_experiment_in_the_report(shop: Shop) -> None:
+    build(shop, 200, once_per="run")
+    shop.cli("run-once", "promo", "--at", later(0))
+    first = arms(shop, later(30))
+    assert sum(a["recipients"] for a in first.values()) == 200
+    configure(shop, once_per="run", salt="round-2")
+    shop.cli("run-once", "promo", "--at", later(1))
+    shop.cli("run-once", "promo", "--at", later(2))
+    second = arms(shop, later(30))
+    # only the two runs under the new salt; the first run's arms do not mix in
+    assert sum(a["recipients"] for a in second.values()) == 400

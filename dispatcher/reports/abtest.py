@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select
 
 from ..config.load import LoadedConfig
-from ..experiments.assign import HOLDOUT, TREATMENT
+from ..experiments.assign import HOLDOUT, TREATMENT, experiment_record
 from ..store.db import utcnow
 from ..store.schema import report_views
 from .attribution import NO_ARM, ArmCounts, arm_counts, conversions_by_day
@@ -69,9 +69,11 @@ def build_report(engine: Engine, loaded: LoadedConfig, campaign_name: str,
     now = now or utcnow()
     campaign = loaded.config.campaigns[campaign_name]
     window = campaign.attribution_window
+    record = experiment_record(campaign_name, campaign)
+    salt = record["salt"] if record else None
     with engine.connect() as conn:
-        counts = arm_counts(conn, campaign_name, window, now)
-        timeline = conversions_by_day(conn, campaign_name, window)
+        counts = arm_counts(conn, campaign_name, window, now, salt)
+        timeline = conversions_by_day(conn, campaign_name, window, salt)
         earlier_views = _earlier_view_days(conn, campaign_name, now)
     order = _arm_order(list(campaign.variants), counts)
     arms = [_arm(counts[name]) for name in order]

@@ -30,7 +30,7 @@ from sqlalchemy import (
     select,
 )
 
-from ..store.schema import addresses, orders, outbox, suppressions
+from ..store.schema import addresses, orders, outbox, runs, suppressions
 from .sqltime import day_of, within_after
 
 NO_ARM = "all"  # the arm name when a campaign runs no experiment
@@ -51,8 +51,12 @@ class ArmCounts:
     last_window_end: datetime | None = None
 
 
-def per_row(campaign: str, window: timedelta) -> Any:
-    """One row per recipient: arm, status, anchor, converted, revenue, first order."""
+def per_row(campaign: str, window: timedelta, salt: str | None = None) -> Any:
+    """One row per recipient: arm, status, anchor, converted, revenue, first order.
+
+    ``salt``: only rows planned under this experiment (a new salt starts a new one, and
+    the old arms must not mix into it); None: every row of the campaign.
+    """
     anchor = func.coalesce(outbox.c.sent_at, outbox.c.not_before)
     promo = outbox.c.data["promo_code"].as_string()
     attributed = or_(
@@ -83,16 +87,19 @@ def per_row(campaign: str, window: timedelta) -> Any:
         )
         .select_from(outbox.outerjoin(orders, attributed)
                      .outerjoin(addresses, addresses.c.id == outbox.c.address_id))
-        .where(outbox.c.campaign == campaign, outbox.c.status != "skipped")
+        .where(outbox.c.campaign == campaign, outbox.c.status != "skipped",
+               *([] if salt is None else [outbox.c.run_id.in_(
+                   select(runs.c.id).where(runs.c.campaign == campaign,
+                                           runs.c.experiment["salt"].as_string() == salt))]))
         .group_by(outbox.c.id, arm, outbox.c.status, anchor, addresses.c.channel,
                   addresses.c.address_hash, addresses.c.consent, addresses.c.consent_at)
         .subquery("recipient_rows")
     )
 
 
-def arm_counts(conn: Connection, campaign: str, window: timedelta,
-               now: datetime) -> dict[str, ArmCounts]:
-    rows = per_row(campaign, window)
+def arm_counts(conn: Connection, campaign: str, window: timedelta, now: datetime,
+               salt: str | None = None) -> dict[str, ArmCounts]:
+    rows = per_row(campaign, window, salt)
     converted = case((rows.c.orders > 0, 1), else_=0)
     query = (
         select(
@@ -121,10 +128,10 @@ def arm_counts(conn: Connection, campaign: str, window: timedelta,
     return out
 
 
-def conversions_by_day(conn: Connection, campaign: str,
-                       window: timedelta) -> dict[str, list[tuple[date, int]]]:
+def conversions_by_day(conn: Connection, campaign: str, window: timedelta,
+                       salt: str | None = None) -> dict[str, list[tuple[date, int]]]:
     """Per arm: (day, recipients whose first attributed order fell on that day)."""
-    rows = per_row(campaign, window)
+    rows = per_row(campaign, window, salt)
     day = day_of(rows.c.first_order_at)
     query = (select(rows.c.arm, day, func.count())
              .where(rows.c.orders > 0)
