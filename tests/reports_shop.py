@@ -98,9 +98,11 @@ def recipients(eng: Engine) -> list[Any]:
 
 
 def draw_orders(eng: Engine, probabilities: dict[str, float], seed: int,
-                revenue: dict[str, float] | None = None) -> dict[str, int]:
+                revenue: dict[str, float] | None = None,
+                revenue_out: dict[str, Decimal] | None = None) -> dict[str, int]:
     """Replace campaign-period orders with fresh Bernoulli draws; return true conversions
-    per arm. Also adds orders outside the window, which must not be attributed."""
+    per arm (and fill ``revenue_out`` with the attributable revenue per arm). Also adds
+    orders outside the window, which must not be attributed."""
     rng = random.Random(seed)
     rows = recipients(eng)
     new: list[dict[str, Any]] = []
@@ -110,9 +112,13 @@ def draw_orders(eng: Engine, probabilities: dict[str, float], seed: int,
         if rng.random() < probabilities[row.variant]:
             converted[row.variant] = converted.get(row.variant, 0) + 1
             mean = (revenue or {}).get(row.variant, 50.0)
-            new.append(_order(f"s{seed}-{row.id}", row.customer_id,
-                              anchor + timedelta(hours=rng.uniform(1, 6 * 24)),
-                              rng.expovariate(1 / mean)))
+            order = _order(f"s{seed}-{row.id}", row.customer_id,
+                           anchor + timedelta(hours=rng.uniform(1, 6 * 24)),
+                           rng.expovariate(1 / mean))
+            new.append(order)
+            if revenue_out is not None:
+                revenue_out[row.variant] = revenue_out.get(row.variant, Decimal(0)) \
+                    + order["total"]
         if rng.random() < 0.05:  # a later purchase, past the 7-day window
             new.append(_order(f"late{seed}-{row.id}", row.customer_id,
                               anchor + timedelta(days=rng.uniform(8, 20)), 30))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 
@@ -39,13 +40,20 @@ def test_report_finds_the_winner_and_counts_exactly(big_shop: Shop) -> None:
     held = sum(r.variant == "holdout" for r in rows)
     assert 0.17 < held / len(rows) < 0.23  # holdout: 20%
 
-    truth = draw_orders(eng, TRUE, seed=1)
+    revenue: dict[str, Decimal] = {}
+    truth = draw_orders(eng, TRUE, seed=1, revenue={"holdout": 40, "A": 40, "B": 60},
+                        revenue_out=revenue)
     out = shop.cli("report", "promo", "--format", "json", "--at", later(30)).output
     data = json.loads(out)
     by_arm = {a["arm"]: a for a in data["arms"]}
     assert data["baseline"] == "holdout"
     for arm, converted in truth.items():
         assert by_arm[arm]["converted"] == converted  # late orders are not attributed
+    for arm, total in revenue.items():
+        assert by_arm[arm]["revenue"] == pytest.approx(float(total), abs=0.01)
+        assert by_arm[arm]["revenue_per_recipient"] == pytest.approx(
+            float(total) / by_arm[arm]["recipients"])
+    assert by_arm["B"]["revenue_p_value"] < 0.05 < by_arm["A"]["revenue_p_value"]
     assert by_arm["holdout"]["delivered"] == 0
     assert by_arm["B"]["delivered"] == by_arm["B"]["recipients"]
     assert by_arm["B"]["p_value"] < 0.05
