@@ -117,3 +117,13 @@ def test_experiment_config_errors_are_located(shop: Shop) -> None:
     assert "campaigns.promo.variants.holdout.template: template folder not found" in out
     assert "campaigns.promo.variants.B.channels: a variant reorders" in out
     assert "config.yaml:" in out
+
+
+def test_preview_shows_the_customers_own_variant(shop: Shop) -> None:
+    build(shop, 40)
+    campaign = load(str(shop.config_path)).config.campaigns["promo"]
+    by_arm = {assign("promo", campaign, f"c{i:05d}"): f"c{i:05d}" for i in range(40)}
+    b = shop.cli("preview", "promo", "--customer", by_arm["B"]).output
+    a = shop.cli("preview", "promo", "--customer", by_arm["A"]).output
+    assert "20% off just for you" in b and "Take 20% off." in b
+    assert "We miss you" in a and "Take" not in a
