@@ -57,7 +57,7 @@ class CampaignConfig(Strict):
     enabled: bool = True
     # A/B experiment (dispatcher/experiments): arms, the share held out, the hash salt
     # (defaults to the campaign name; change it to start a new experiment), how long
-    # after a message an order counts, and the planned recipients per arm (peeking).
+    # after a message an order counts, and the planned sample size (all arms; peeking).
     variants: dict[str, VariantConfig] = Field(default_factory=dict)
     holdout: Share = 0.0
     salt: str | None = None

@@ -128,7 +128,10 @@ def _verdict(report: ABReport) -> tuple[str, int | None]:
         return "No comparison: the campaign has no variants or holdout.", None
     base = report.arm(report.baseline)
     contenders = [a for a in report.arms if a.conversion is not None]
-    significant = [a for a in contenders if a.conversion and a.conversion.p_value < ALPHA]
+    # Several variants against one baseline: Bonferroni keeps the chance of any false
+    # "wins" at ALPHA (the per-arm intervals stay plain 95%).
+    alpha = ALPHA / max(1, len(contenders))
+    significant = [a for a in contenders if a.conversion and a.conversion.p_value < alpha]
     better = sorted((a for a in significant if a.conversion and a.conversion.diff > 0),
                     key=lambda a: a.conversion.diff if a.conversion else 0, reverse=True)
     if better:
@@ -146,7 +149,7 @@ def _verdict(report: ABReport) -> tuple[str, int | None]:
     needed: list[int] = []
     for arm in contenders:
         ratio = arm.counts.recipients / base.counts.recipients if base.counts.recipients else 1
-        total = sample_size_needed(base.rate, arm.rate, ratio or 1, ALPHA)
+        total = sample_size_needed(base.rate, arm.rate, ratio or 1, alpha)
         if total is not None:
             have = arm.counts.recipients + base.counts.recipients
             needed.append(max(0, round(total) - have))
@@ -154,7 +157,7 @@ def _verdict(report: ABReport) -> tuple[str, int | None]:
         return ("Not significant yet: no difference in conversion observed so far.", None)
     more = min(needed)
     return (f"Not significant yet, about {more:,} more recipients needed to tell the arms "
-            f"apart at the observed rates (80% power, 5% significance)."), more
+            f"apart at the observed rates (80% power, {_level(alpha)} significance)."), more
 
 
 def _warnings(report: ABReport, planned: int | None, earlier_days: int,
@@ -176,10 +179,11 @@ def _warnings(report: ABReport, planned: int | None, earlier_days: int,
         until = f" (until {max(ends):%Y-%m-%d %H:%M} UTC)" if ends else ""
         out.append(f"{still_open:,} recipients are still inside their attribution window"
                    f"{until}: conversions will grow.")
-    smallest = min((a.counts.recipients for a in report.arms), default=0)
-    if planned is not None and smallest < planned and earlier_days >= 1:
+    total = sum(a.counts.recipients for a in report.arms)
+    if planned is not None and total < planned and earlier_days >= 1:
         out.append(f"peeking: this report was opened on {earlier_days} earlier day(s) before "
-                   f"every arm reached the planned {planned:,} recipients. Stopping at the "
+                   f"the test reached its planned {planned:,} recipients ({total:,} so far). "
+                   f"Stopping at the "
                    f"first significant look inflates false positives; decide at the planned "
                    f"sample size.")
     elif planned is None and earlier_days >= 2 and report.baseline is not None:
@@ -194,6 +198,10 @@ def _earlier_view_days(conn: Any, campaign: str, now: datetime) -> int:
     days = (select(func.count(func.distinct(day_of(report_views.c.viewed_at))))
             .where(report_views.c.campaign == campaign, report_views.c.viewed_at < start_of_today))
     return int(conn.execute(days).scalar() or 0)
+
+
+def _level(alpha: float) -> str:
+    return f"{alpha * 100:.3g}%"
 
 
 def _label(arm: str) -> str:
