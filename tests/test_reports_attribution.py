@@ -83,3 +83,11 @@ def test_a_new_salt_starts_a_new_experiment_in_the_report(shop: Shop) -> None:
     second = arms(shop, later(30))
     # only the two runs under the new salt; the first run's arms do not mix in
     assert sum(a["recipients"] for a in second.values()) == 400
+
+
+def test_report_rejects_unknown_campaign_and_format(shop: Shop) -> None:
+    build(shop, 5)
+    assert "unknown campaign 'promos' (known: promo)" in \
+        shop.cli("report", "promos", expect=2).output
+    assert "unknown format 'xml'" in shop.cli("report", "promo", "--format", "xml",
+                                              expect=2).output
