@@ -51,6 +51,21 @@ class ArmCounts:
     last_window_end: datetime | None = None
 
 
+# Provider receipts that mean the message never arrived (SMS status callbacks and the
+# like write them to outbox.delivery_status where a channel has receipts).
+UNDELIVERED = ("undelivered", "failed")
+
+
+def _outcome() -> Any:
+    """The row's status, with a provider's 'undelivered' receipt turning 'sent' into
+    'failed' (when the store records receipts)."""
+    receipt = outbox.c.get("delivery_status")
+    if receipt is None:
+        return outbox.c.status
+    return case((and_(outbox.c.status == "sent", receipt.in_(UNDELIVERED)), literal("failed")),
+                else_=outbox.c.status)
+
+
 def per_row(campaign: str, window: timedelta, salt: str | None = None) -> Any:
     """One row per recipient: arm, status, anchor, converted, revenue, first order.
 
@@ -78,7 +93,7 @@ def per_row(campaign: str, window: timedelta, salt: str | None = None) -> Any:
         select(
             outbox.c.id.label("row_id"),
             arm.label("arm"),
-            outbox.c.status.label("status"),
+            _outcome().label("status"),
             anchor.label("anchor"),
             case((opted_out, 1), else_=0).label("opted_out"),
             func.count(orders.c.id).label("orders"),
@@ -91,7 +106,7 @@ def per_row(campaign: str, window: timedelta, salt: str | None = None) -> Any:
                *([] if salt is None else [outbox.c.run_id.in_(
                    select(runs.c.id).where(runs.c.campaign == campaign,
                                            runs.c.experiment["salt"].as_string() == salt))]))
-        .group_by(outbox.c.id, arm, outbox.c.status, anchor, addresses.c.channel,
+        .group_by(outbox.c.id, arm, _outcome(), anchor, addresses.c.channel,
                   addresses.c.address_hash, addresses.c.consent, addresses.c.consent_at)
         .subquery("recipient_rows")
     )
