@@ -86,3 +86,13 @@ def test_metrics_rejects_unknown_segment_and_bad_period(shop: Shop) -> None:
     out = shop.cli("metrics", "--from", END.isoformat(), "--to", START.isoformat(),
                    expect=2).output
     assert "--from must be before --to" in out
+
+
+def test_metrics_csv_one_line_per_scope(shop: Shop) -> None:
+    build(shop)
+    lines = shop.cli("metrics", "--from", START.isoformat(), "--to", END.isoformat(),
+                     "--active", "90d", "--segment", "gold", "--format", "csv").output.splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    assert [r["segment"] for r in rows] == ["", "gold"]
+    assert [round(float(r["retention_rate"]), 2) for r in rows] == [0.83, 0.83]
