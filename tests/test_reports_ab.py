@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from dispatcher.app import load
 from dispatcher.reports.abtest import build_report
+from dispatcher.store.schema import orders
 
 from .reports_shop import NOW, build, draw_orders, engine, later, recipients, sent_shop
 from .shop import Shop
@@ -95,9 +98,21 @@ def test_interval_covers_the_true_uplift_in_most_seeds(big_shop: Shop) -> None:
 def test_window_still_open_and_peeking_warnings(shop: Shop) -> None:
     build(shop, 400, planned=5000)
     shop.cli("run-once", "promo")
-    draw_orders(engine(shop), TRUE, seed=5)
+    eng = engine(shop)
+    draw_orders(eng, TRUE, seed=5)
     first = json.loads(shop.cli("report", "promo", "--format", "json",
                                 "--at", later(2)).output)
+    # as of day 2, only the orders placed by then count
+    arm_of = {row.id: row.variant for row in recipients(eng)}
+    with eng.connect() as conn:
+        placed = conn.execute(select(orders.c.id).where(
+            orders.c.id.like("s%"), orders.c.placed_at <= NOW + timedelta(days=2))).scalars()
+        by_then: dict[str, int] = {}
+        for order_id in placed:
+            arm = arm_of[int(order_id.split("-")[1])]
+            by_then[arm] = by_then.get(arm, 0) + 1
+    assert {a["arm"]: a["converted"] for a in first["arms"]} == \
+        {arm: by_then.get(arm, 0) for arm in arm_of.values()}
     assert any("attribution window" in w for w in first["warnings"])
     assert not any(w.startswith("peeking") for w in first["warnings"])
     second = json.loads(shop.cli("report", "promo", "--format", "json",

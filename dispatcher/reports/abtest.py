@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from statistics import NormalDist
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
@@ -59,6 +60,14 @@ class ABReport:
     warnings: list[str] = field(default_factory=list)
     timeline: dict[str, list[tuple[date, int]]] = field(default_factory=dict)
     more_needed: int | None = None
+    # Confidence level of the uplift intervals: 95%, Bonferroni-widened when several
+    # variants are compared with one baseline, so an interval that excludes zero
+    # agrees with the verdict.
+    uplift_level: float = 0.95
+
+    @property
+    def uplift_label(self) -> str:
+        return f"{self.uplift_level * 100:.3g}% CI"
 
     def arm(self, name: str) -> ArmReport:
         return next(a for a in self.arms if a.name == name)
@@ -73,17 +82,19 @@ def build_report(engine: Engine, loaded: LoadedConfig, campaign_name: str,
     salt = record["salt"] if record else None
     with engine.connect() as conn:
         counts = arm_counts(conn, campaign_name, window, now, salt)
-        timeline = conversions_by_day(conn, campaign_name, window, salt)
+        timeline = conversions_by_day(conn, campaign_name, window, salt, now)
         earlier_views = _earlier_view_days(conn, campaign_name, now)
     order = _arm_order(list(campaign.variants), counts)
     arms = [_arm(counts[name]) for name in order]
     baseline = _baseline(order)
+    level = 1 - ALPHA / max(1, len(order) - 1)
     if baseline is not None:
         base = next(a for a in arms if a.name == baseline)
         for arm in arms:
             if arm is not base:
-                _compare(arm, base)
-    report = ABReport(campaign_name, now, window, baseline, arms, "", timeline=timeline)
+                _compare(arm, base, level)
+    report = ABReport(campaign_name, now, window, baseline, arms, "", timeline=timeline,
+                      uplift_level=level)
     report.verdict, report.more_needed = _verdict(report)
     report.warnings = _warnings(report, campaign.planned_recipients, earlier_views, now)
     if record_view:
@@ -114,11 +125,12 @@ def _arm(counts: ArmCounts) -> ArmReport:
     return ArmReport(counts, wilson(counts.converted, counts.recipients), mean, variance)
 
 
-def _compare(arm: ArmReport, base: ArmReport) -> None:
+def _compare(arm: ArmReport, base: ArmReport, level: float) -> None:
     a, b = arm.counts, base.counts
-    arm.conversion = two_proportions(a.converted, a.recipients, b.converted, b.recipients)
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
+    arm.conversion = two_proportions(a.converted, a.recipients, b.converted, b.recipients, z)
     arm.revenue = welch(arm.revenue_mean, arm.revenue_variance, a.recipients,
-                        base.revenue_mean, base.revenue_variance, b.recipients)
+                        base.revenue_mean, base.revenue_variance, b.recipients, level)
 
 
 def _verdict(report: ABReport) -> tuple[str, int | None]:
@@ -129,7 +141,7 @@ def _verdict(report: ABReport) -> tuple[str, int | None]:
     base = report.arm(report.baseline)
     contenders = [a for a in report.arms if a.conversion is not None]
     # Several variants against one baseline: Bonferroni keeps the chance of any false
-    # "wins" at ALPHA (the per-arm intervals stay plain 95%).
+    # "wins" at ALPHA (and the uplift intervals are widened to match).
     alpha = ALPHA / max(1, len(contenders))
     significant = [a for a in contenders if a.conversion and a.conversion.p_value < alpha]
     better = sorted((a for a in significant if a.conversion and a.conversion.diff > 0),
@@ -139,7 +151,8 @@ def _verdict(report: ABReport) -> tuple[str, int | None]:
         assert win.conversion is not None
         c = win.conversion
         return (f"{_label(win.name)} wins: {win.rate:.1%} converted vs {base.rate:.1%} in "
-                f"{_label(base.name)} ({_points(c.diff)}, 95% CI {_points(c.diff_ci.low)} to "
+                f"{_label(base.name)} ({_points(c.diff)}, {report.uplift_label} "
+                f"{_points(c.diff_ci.low)} to "
                 f"{_points(c.diff_ci.high)}; {_p(c.p_value)})."), 0
     if significant:
         worse = significant[0]

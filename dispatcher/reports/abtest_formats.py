@@ -60,6 +60,7 @@ def as_dict(report: ABReport) -> dict[str, Any]:
         "generated_at": report.generated_at.isoformat(timespec="seconds"),
         "attribution_window_days": report.attribution_window.total_seconds() / 86400,
         "baseline": report.baseline,
+        "uplift_confidence_level": report.uplift_level,
         "arms": [arm_row(a) for a in report.arms],
         "verdict": report.verdict,
         "more_recipients_needed": report.more_needed,
@@ -124,14 +125,15 @@ def print_table(report: ABReport, console: Console) -> None:
     line("converted", lambda a: f"{a.counts.converted:,}")
     line("conversion rate", lambda a: pct(a.rate))
     line("  95% CI", lambda a: interval(a.rate_ci, pct))
+    ci = f"  {report.uplift_label}"
     line("revenue / recipient", lambda a: money(a.revenue_mean))
     line("uplift", lambda a: points(a.conversion.diff) if a.conversion else "")
-    line("  95% CI", lambda a: interval(a.conversion.diff_ci, points) if a.conversion else "")
+    line(ci, lambda a: interval(a.conversion.diff_ci, points) if a.conversion else "")
     line("relative uplift", lambda a: pct(a.conversion.relative) if a.conversion else "")
-    line("  95% CI", lambda a: interval(a.conversion.relative_ci, pct) if a.conversion else "")
+    line(ci, lambda a: interval(a.conversion.relative_ci, pct) if a.conversion else "")
     line("p (z-test)", lambda a: p_value(a.conversion.p_value) if a.conversion else "")
     line("revenue uplift", lambda a: f"{a.revenue.diff:+,.2f}" if a.revenue else "")
-    line("  95% CI", lambda a: interval(a.revenue.diff_ci, money) if a.revenue else "")
+    line(ci, lambda a: interval(a.revenue.diff_ci, money) if a.revenue else "")
     line("p (Welch t)", lambda a: p_value(a.revenue.p_value) if a.revenue else "")
     console.print(table)
     console.print(report.verdict, style="bold", markup=False, highlight=False)

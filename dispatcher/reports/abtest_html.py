@@ -37,7 +37,8 @@ def chart_data(report: ABReport) -> dict[str, Any]:
                "high": a.conversion.diff_ci.high, "p_value": a.conversion.p_value}
               for a in report.arms if a.conversion is not None]
     return {"days": [d.isoformat() for d in span], "cumulative": cumulative,
-            "uplift": uplift, "baseline": report.baseline}
+            "uplift": uplift, "baseline": report.baseline,
+            "uplift_label": report.uplift_label}
 
 
 def _svg(figure: Any) -> str:
@@ -85,7 +86,8 @@ def _uplift_chart(data: dict[str, Any]) -> str:
     axes.axvline(0, color="black", linewidth=0.8)
     axes.set_yticks(range(len(rows)), [r["arm"] for r in rows])
     axes.set_ylim(-0.7, len(rows) - 0.3)
-    axes.set_xlabel(f"uplift over {data['baseline']}, percentage points (95% CI)")
+    axes.set_xlabel(f"uplift over {data['baseline']}, percentage points "
+                    f"({data['uplift_label']})")
     axes.set_title("Uplift in conversion rate")
     axes.grid(axis="x", alpha=0.3)
     return _svg(figure)
@@ -107,7 +109,8 @@ def render_html(report: ABReport) -> str:
     data = chart_data(report)
     e = html.escape
     head = ("arm", "recipients", "delivered", "failed", "opted out", "converted",
-            "conversion", "95% CI", "revenue / recipient", "uplift", "95% CI", "relative",
+            "conversion", "95% CI", "revenue / recipient", "uplift", report.uplift_label,
+            "relative",
             "p", "revenue uplift", "p (revenue)")
     rows = []
     for arm in report.arms:

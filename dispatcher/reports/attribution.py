@@ -66,20 +66,24 @@ def _outcome() -> Any:
                 else_=outbox.c.status)
 
 
-def per_row(campaign: str, window: timedelta, salt: str | None = None) -> Any:
+def per_row(campaign: str, window: timedelta, salt: str | None = None,
+            until: datetime | None = None) -> Any:
     """One row per recipient: arm, status, anchor, converted, revenue, first order.
 
     ``salt``: only rows planned under this experiment (a new salt starts a new one, and
     the old arms must not mix into it); None: every row of the campaign.
+    ``until``: count orders placed up to this moment only (the report "as of" a time).
     """
     anchor = func.coalesce(outbox.c.sent_at, outbox.c.not_before)
     promo = outbox.c.data["promo_code"].as_string()
-    attributed = or_(
+    attributed: Any = or_(
         and_(orders.c.customer_id == outbox.c.customer_id,
              within_after(orders.c.placed_at, anchor, literal(int(window.total_seconds())))),
         and_(promo.is_not(None), orders.c.promo_code == promo,
              within_after(orders.c.placed_at, anchor, literal(10 * 365 * 86400))),
     )
+    if until is not None:
+        attributed = and_(orders.c.placed_at <= until, attributed)
     opted_out = or_(
         exists(select(literal(1)).where(
             suppressions.c.channel == addresses.c.channel,
@@ -114,7 +118,7 @@ def per_row(campaign: str, window: timedelta, salt: str | None = None) -> Any:
 
 def arm_counts(conn: Connection, campaign: str, window: timedelta, now: datetime,
                salt: str | None = None) -> dict[str, ArmCounts]:
-    rows = per_row(campaign, window, salt)
+    rows = per_row(campaign, window, salt, now)
     converted = case((rows.c.orders > 0, 1), else_=0)
     query = (
         select(
@@ -144,9 +148,10 @@ def arm_counts(conn: Connection, campaign: str, window: timedelta, now: datetime
 
 
 def conversions_by_day(conn: Connection, campaign: str, window: timedelta,
-                       salt: str | None = None) -> dict[str, list[tuple[date, int]]]:
+                       salt: str | None = None,
+                       until: datetime | None = None) -> dict[str, list[tuple[date, int]]]:
     """Per arm: (day, recipients whose first attributed order fell on that day)."""
-    rows = per_row(campaign, window, salt)
+    rows = per_row(campaign, window, salt, until)
     day = day_of(rows.c.first_order_at)
     query = (select(rows.c.arm, day, func.count())
              .where(rows.c.orders > 0)
