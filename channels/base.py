@@ -84,6 +84,14 @@ class ChannelSettings(BaseModel):
     retry_base: Duration = timedelta(seconds=30)
     retry_cap: Duration = timedelta(minutes=30)
 
+    def send_time_skip(self, message: RenderedMessage) -> str | None:
+        """A reason not to send this rendered message (recorded as a skip), else None.
+
+        Channels with per-message limits (SMS segments) override it; the sender asks
+        before handing the message to the adapter.
+        """
+        return None
+
 
 class Channel(abc.ABC):
     name: ClassVar[str]

@@ -13,3 +13,19 @@ def build_email(settings: ChannelSettings, base_dir: Path) -> Channel:
 
     assert isinstance(settings, EmailSettings)
     return EmailChannel(settings)
+
+
+def build_sms(settings: ChannelSettings, base_dir: Path) -> Channel:
+    from .sms import SmsChannel
+    from .sms_settings import SmsSettings
+
+    assert isinstance(settings, SmsSettings)
+    return SmsChannel(settings)
+
+
+def build_telegram(settings: ChannelSettings, base_dir: Path) -> Channel:
+    from .telegram import TelegramChannel
+    from .telegram_settings import TelegramSettings
+
+    assert isinstance(settings, TelegramSettings)
+    return TelegramChannel(settings)

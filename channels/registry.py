@@ -35,6 +35,9 @@ def _load(path: str) -> Any:
 
 REGISTRY: dict[str, ChannelSpec] = {
     "email": ChannelSpec("channels.email_settings:EmailSettings", "channels.factories:build_email"),
+    "sms": ChannelSpec("channels.sms_settings:SmsSettings", "channels.factories:build_sms"),
+    "telegram": ChannelSpec("channels.telegram_settings:TelegramSettings",
+                            "channels.factories:build_telegram"),
 }
 
 

@@ -107,6 +107,9 @@ def plan(campaign: str, config: ConfigOption = None, at: AtOption = None) -> Non
     for channel, count in sorted(funnel.by_channel.items()):
         table.add_row(f"    via {channel}", str(count))
     console.print(table)
+    for report in PLAN_REPORTS:
+        for line in _attr(report)(engine, loaded, campaign, scheduled, now, funnel):
+            console.print(line, markup=False, highlight=False)
 
 
 @app.command("run-once")
@@ -252,6 +255,17 @@ def main() -> None:
 # so features land without touching each other's commands). Imported last: each
 # does ``from dispatcher.cli import app`` and decorates its commands.
 COMMAND_MODULES: list[str] = ["dispatcher.cli_reports"]
+
+# "module:function(engine, loaded, campaign, scheduled_for, now, funnel) -> lines" that
+# ``plan`` prints under its funnel (SMS segments and cost, ...).
+PLAN_REPORTS: list[str] = ["dispatcher.sms_estimate:plan_report"]
+
+
+def _attr(path: str):
+    import importlib
+
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _register_feature_commands() -> None:

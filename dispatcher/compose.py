@@ -11,6 +11,8 @@ from typing import Any
 
 from channels.base import RenderedMessage
 
+from .compose_sms import compose_sms
+from .compose_telegram import compose_telegram
 from .templating import TemplateProblem, TemplateRenderer
 
 
@@ -65,11 +67,15 @@ def _strip_html(html: str) -> str:
 
 COMPOSERS: dict[str, Composer] = {
     "email": compose_email,
+    "sms": compose_sms,
+    "telegram": compose_telegram,
 }
 
 # Template parts each channel reads (validate renders these).
 CHANNEL_PARTS: dict[str, tuple[str, ...]] = {
     "email": ("email.subject", "email.txt", "email.html"),
+    "sms": ("sms.txt",),
+    "telegram": ("telegram.html", "telegram.button"),
 }
 
 

@@ -30,6 +30,7 @@ from .context import OrderStats, build_context
 from .experiments.render import override_subject, variant_context, variant_folder
 from .links import LinkClaims, preferences_url, unsubscribe_url
 from .ratelimit import RateLimiter
+from .recipient_pacing import RecipientPacing
 from .recipients import load_customers, load_stats
 from .store.db import utcnow
 from .store.schema import addresses, outbox, runs, suppressions
@@ -100,6 +101,8 @@ class Sender:
         self._slots = {name: asyncio.Semaphore(settings[name].concurrency) for name in channels}
         self._limits = {name: RateLimiter(rate) for name in channels
                         if (rate := settings[name].rate)}
+        self._pacing = {name: RecipientPacing(rate) for name in channels
+                        if (rate := getattr(settings[name], "per_recipient_rate", None))}
         self.stats = SendStats()
 
     # -- public -----------------------------------------------------------------------
@@ -222,6 +225,9 @@ class Sender:
                     job.message = self.render(row.campaign, row.channel, customer,
                                               stats.get(row.customer_id, OrderStats()),
                                               address, row.id, variant=row.variant)
+                    # e.g. an SMS over its segment limit: a recorded skip, not a failure
+                    job.skip_reason = self.loaded.channel_settings[row.channel] \
+                        .send_time_skip(job.message)
                 except TemplateProblem as exc:
                     job.problem = f"template: {exc}"
             jobs.append(job)
@@ -272,6 +278,9 @@ class Sender:
             limiter = self._limits.get(job.channel)
             if limiter is not None:
                 await limiter.acquire()
+            pacing = self._pacing.get(job.channel)
+            if pacing is not None:
+                await pacing.acquire(job.message.to)
             try:
                 provider_id = await channel.send(job.message)
             except Exception as exc:  # classified below; nothing escapes unrecorded
@@ -279,6 +288,9 @@ class Sender:
                 if failure.retry_after and limiter is not None:
                     await limiter.pause(failure.retry_after)
                 return self._failed(job, failure)
+            finally:
+                if pacing is not None:
+                    pacing.release(job.message.to)
         return _Outcome(job, "sent", provider_id=provider_id)
 
     def _failed(self, job: _Job, failure: Failure) -> _Outcome:

@@ -8,4 +8,6 @@ daemon ignorant of which features exist (the Telegram bot's /stop handling, ...)
 
 from __future__ import annotations
 
-BACKGROUND_SERVICES: list[str] = []
+BACKGROUND_SERVICES: list[str] = [
+    "dispatcher.telegram_bot:poll_commands",
+]

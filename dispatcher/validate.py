@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .channel_checks import check_sms, check_telegram
 from .compose import Recipient, compose
 from .config.errors import ConfigError, ConfigIssue, Location
 from .config.load import LoadedConfig
@@ -80,4 +81,7 @@ def sample_data(channel: str) -> dict[str, object]:
 
 
 # Per-channel checks on a rendered sample (size limits etc.); channels add theirs.
-VALIDATORS: dict[str, tuple] = {}
+VALIDATORS: dict[str, tuple] = {
+    "sms": (check_sms,),
+    "telegram": (check_telegram,),
+}

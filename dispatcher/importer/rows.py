@@ -90,6 +90,16 @@ class CustomerRow(_Row):
                              f"got {value!r}")
         return "+" + digits
 
+    @field_validator("telegram_chat_id")
+    @classmethod
+    def _chat_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.lstrip("-").isdigit():
+            raise ValueError(f"telegram_chat_id must be the numeric chat id (not a @username); "
+                             f"got {value!r}")
+        return str(int(value))
+
     @field_validator("email_consent", "sms_consent", "telegram_consent")
     @classmethod
     def _consent(cls, value: str | None) -> str | None:

@@ -149,10 +149,16 @@ outbox = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("sent_at", DateTime),
+    # What the provider reported after accepting the message (Twilio status callbacks):
+    # delivered | undelivered | failed | sent | ..., with the provider's error code.
+    Column("delivery_status", String(16)),
+    Column("delivery_code", String(32)),
+    Column("delivery_at", DateTime),
     UniqueConstraint("campaign", "step", "dedupe_key"),
     Index("ix_outbox_status_not_before", "status", "not_before"),
     Index("ix_outbox_customer_created", "customer_id", "created_at"),
     Index("ix_outbox_run", "run_id"),
+    Index("ix_outbox_provider_id", "provider_id"),  # status callbacks find rows by it
 )
 
 # Who must never be messaged on a channel, by address hash so that erasure can

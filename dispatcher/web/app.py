@@ -33,7 +33,9 @@ async def healthz(request: Request) -> PlainTextResponse:
 
 # "module:function" of each feature's route factory; missing modules are skipped so
 # that a feature can land on its own.
-ROUTE_MODULES: list[str] = []
+ROUTE_MODULES: list[str] = [
+    "dispatcher.web.twilio_hooks:routes",
+]
 
 
 def create_app(state: WebState) -> Starlette:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 11:47:09.155119
+Create Date: 2026-11-23 12:25:48.797615
 """
 
 from __future__ import annotations
@@ -149,12 +149,16 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.Column('delivery_status', sa.String(length=16), nullable=True),
+    sa.Column('delivery_code', sa.String(length=32), nullable=True),
+    sa.Column('delivery_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_outbox_run_id_runs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),
     sa.UniqueConstraint('campaign', 'step', 'dedupe_key', name=op.f('uq_outbox_campaign_step_dedupe_key'))
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_customer_created', ['customer_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_outbox_provider_id', ['provider_id'], unique=False)
         batch_op.create_index('ix_outbox_run', ['run_id'], unique=False)
         batch_op.create_index('ix_outbox_status_not_before', ['status', 'not_before'], unique=False)
 
@@ -166,6 +170,7 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_status_not_before')
         batch_op.drop_index('ix_outbox_run')
+        batch_op.drop_index('ix_outbox_provider_id')
         batch_op.drop_index('ix_outbox_customer_created')
 
     op.drop_table('outbox')

@@ -1,0 +1,46 @@
+"""The Telegram composer: ``telegram.html`` (HTML parse mode) and an optional button.
+
+``telegram.html`` is autoescaped like every ``.html`` template, so customer data
+cannot inject markup. ``telegram.button`` (optional) is one line ``Label | URL``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from channels.base import RenderedMessage
+from channels.telegram_html import MAX_TEXT, inspect_html
+
+from .templating import TemplateProblem, TemplateRenderer
+
+if TYPE_CHECKING:
+    from .compose import Recipient
+
+
+def compose_telegram(renderer: TemplateRenderer, folder: str, campaign: str, to: Recipient,
+                     context: dict[str, Any]) -> RenderedMessage:
+    html = renderer.render(folder, "telegram.html", to.locale, context)
+    if html is None:
+        raise TemplateProblem(f"{renderer.root / folder}/telegram.html", None,
+                              "missing template telegram.html")
+    text = html.strip()
+    length, _ = inspect_html(text)
+    data: dict[str, Any] = {"parse_mode": "HTML",
+                            "preview_lines": [f"Telegram: {length} of {MAX_TEXT} characters"]}
+    button = renderer.render(folder, "telegram.button", to.locale, context)
+    if button is not None and button.strip():
+        data["button"] = _parse_button(button, f"{renderer.root / folder}/telegram.button")
+        data["preview_lines"].append(f"Button: {data['button']['text']} -> "
+                                     f"{data['button']['url']}")
+    return RenderedMessage(campaign=campaign, channel="telegram", customer_id=to.customer_id,
+                           to=to.address, to_name=to.name, text=text, data=data)
+
+
+def _parse_button(text: str, file: str) -> dict[str, str]:
+    label, bar, url = " ".join(text.split()).rpartition("|")
+    label, url = label.strip(), url.strip()
+    if not bar or not label:
+        raise TemplateProblem(file, 1, "telegram.button must be one line 'Label | https://...'")
+    if not url.startswith(("https://", "http://", "tg://")):
+        raise TemplateProblem(file, 1, f"button URL must start with https:// (got {url!r})")
+    return {"text": label, "url": url}

@@ -1,0 +1,54 @@
+"""Opt-out and opt-back-in by the recipient, from any channel's own "stop" gesture.
+
+An opt-out (SMS STOP, Telegram /stop) does two things at once:
+- the address's consent becomes 'withdrawn', with when, the source and the words
+  the person sent (the consent record on the address);
+- a suppression keyed by the address hash, which survives re-import and erasure,
+  even when the number or chat is not (yet) one of our customers'.
+
+Opting back in (START, /start) lifts only what the person themselves caused (their
+own opt-out, or the provider's "recipient gone" for it) and grants consent again
+only where it had been withdrawn: silence never becomes consent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, update
+
+from .store.db import address_hash
+from .store.schema import addresses, suppressions
+from .suppress import upsert_suppression
+
+# Suppression reasons an opt-in may lift (never 'erased' or 'bounced').
+LIFTED_BY_OPT_IN = ("opted_out", "provider_gone")
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    channel: str
+    address: str
+    opt_in: bool  # False: opt out
+    source: str  # e.g. "sms:STOP", "telegram:/stop"
+    text: str | None = None  # what the person sent
+
+
+def apply_consent_change(conn: Connection, change: ConsentChange, now: datetime) -> int:
+    """Record ``change``; return how many of our addresses it touched."""
+    digest = address_hash(change.channel, change.address)
+    match = (addresses.c.channel == change.channel) & (addresses.c.address_hash == digest)
+    if not change.opt_in:
+        upsert_suppression(conn, change.channel, digest, "opted_out", change.source, now)
+        result = conn.execute(update(addresses).where(match).values(
+            consent="withdrawn", consent_at=now, consent_source=change.source,
+            consent_text=change.text))
+        return int(result.rowcount or 0)
+    conn.execute(delete(suppressions).where(
+        suppressions.c.channel == change.channel, suppressions.c.address_hash == digest,
+        suppressions.c.reason.in_(LIFTED_BY_OPT_IN)))
+    result = conn.execute(update(addresses).where(match, addresses.c.consent == "withdrawn")
+                          .values(consent="granted", consent_at=now,
+                                  consent_source=change.source, consent_text=change.text))
+    return int(result.rowcount or 0)

@@ -1,0 +1,123 @@
+"""The daemon's Telegram bot: ``/stop`` and ``/start`` by long polling ``getUpdates``.
+
+``command_for(update)`` is pure (what does this update ask for?), ``apply_update``
+records it; the service loop only fetches, applies, confirms (the next offset)
+and replies. Applying an update twice is harmless, so a crash between applying
+and confirming cannot do damage.
+
+A user who blocks the bot shows up as a ``my_chat_member`` update with status
+"kicked": that is an opt-out too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from sqlalchemy import Engine
+
+from channels.telegram_settings import TelegramSettings
+
+from .optout import ConsentChange, apply_consent_change
+from .store.db import utcnow
+
+log = logging.getLogger("dispatcher.telegram_bot")
+
+STOP_COMMANDS = frozenset({"/stop", "/unsubscribe"})
+START_COMMANDS = frozenset({"/start"})
+
+
+def command_for(update: dict[str, Any]) -> ConsentChange | None:
+    """Pure: the consent change one Bot API update asks for, or None."""
+    member = update.get("my_chat_member")
+    if member:
+        chat = member.get("chat", {})
+        if chat.get("type") == "private" and \
+                member.get("new_chat_member", {}).get("status") == "kicked":
+            return ConsentChange("telegram", str(chat["id"]), False, "telegram:blocked")
+        return None
+    message = update.get("message") or {}
+    text = (message.get("text") or "").strip()
+    chat = message.get("chat") or {}
+    if not text.startswith("/") or "id" not in chat:
+        return None
+    # "/stop@shop_bot extra words" -> "/stop"
+    command = text.split()[0].split("@")[0].lower()
+    if command in STOP_COMMANDS:
+        return ConsentChange("telegram", str(chat["id"]), False, f"telegram:{command}", text)
+    if command in START_COMMANDS:
+        return ConsentChange("telegram", str(chat["id"]), True, f"telegram:{command}", text)
+    return None
+
+
+def apply_update(engine: Engine, update: dict[str, Any]) -> ConsentChange | None:
+    """Record what ``update`` asks for; return it (None when it asks for nothing)."""
+    change = command_for(update)
+    if change is not None:
+        with engine.begin() as conn:
+            apply_consent_change(conn, change, utcnow())
+    return change
+
+
+async def poll_commands(state: Any, stop: asyncio.Event) -> None:
+    """BACKGROUND_SERVICES entry: runs while the daemon runs, if a bot token is set."""
+    settings = state.loaded.channel_settings.get("telegram")
+    if not isinstance(settings, TelegramSettings) or settings.uses_file():
+        return
+    from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter
+
+    from channels.telegram import make_bot, retry_after_seconds
+
+    bot = make_bot(settings)
+    offset: int | None = None
+    try:
+        while not stop.is_set():
+            try:
+                updates = await _until_stopped(stop, bot.get_updates(
+                    offset=offset, timeout=settings.poll_timeout,
+                    allowed_updates=["message", "my_chat_member"]))
+            except RetryAfter as exc:
+                await _sleep(stop, retry_after_seconds(exc))
+                continue
+            except InvalidToken:
+                log.error("telegram: the bot token was rejected; /stop handling is off")
+                return
+            except (Conflict, NetworkError) as exc:  # a webhook is set, or the network
+                log.warning("telegram getUpdates failed: %s", type(exc).__name__)
+                await _sleep(stop, 5.0)
+                continue
+            if updates is None:
+                return
+            for update in updates:
+                change = await asyncio.to_thread(apply_update, state.engine, update.to_dict())
+                offset = update.update_id + 1
+                if change is not None and change.source != "telegram:blocked":
+                    reply = settings.start_reply if change.opt_in else settings.stop_reply
+                    with contextlib.suppress(NetworkError, RetryAfter, Conflict):
+                        await bot.send_message(chat_id=int(change.address), text=reply)
+        if offset is not None:  # confirm the last batch so a restart does not replay it
+            with contextlib.suppress(Exception):
+                await bot.get_updates(offset=offset, timeout=0)
+    finally:
+        await bot.shutdown()
+
+
+async def _until_stopped(stop: asyncio.Event, call: Any) -> Any:
+    """Await ``call`` unless ``stop`` is set first (then cancel it and return None)."""
+    task = asyncio.ensure_future(call)
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    return None
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -1,0 +1,135 @@
+"""Twilio webhooks: inbound SMS (STOP / START keywords) and delivery status callbacks.
+
+Both endpoints trust a request only if its ``X-Twilio-Signature`` is valid for our
+auth token and the public URL Twilio was given (``shop.public_url`` + path): a
+forged or replayed-elsewhere request is refused with 403 and changes nothing.
+
+Configure in Twilio: the number's (or Messaging Service's) incoming-message
+webhook -> ``{public_url}/twilio/inbound``; ``channels.sms.status_callback`` ->
+``{public_url}/twilio/status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import select, update
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from channels.base import FailureKind
+from channels.sms_classify import classify_twilio_code
+from channels.sms_settings import SmsSettings
+
+from ..optout import ConsentChange, apply_consent_change
+from ..store.db import utcnow
+from ..store.schema import outbox
+from ..suppress import record_gone
+from .app import WebState
+
+log = logging.getLogger("dispatcher.twilio")
+
+OPT_OUT = frozenset({"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
+                     "OPTOUT", "REVOKE"})
+OPT_IN = frozenset({"START", "YES", "UNSTOP"})
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+# Later states win; a late "sent" must not overwrite "delivered".
+STATUS_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
+               "delivered": 4, "undelivered": 4, "failed": 4, "read": 5}
+
+
+def keyword(body: str) -> str:
+    """The opt-out/in keyword Twilio would match: the whole message, trimmed."""
+    return " ".join(body.strip().strip(".!").upper().split())
+
+
+def consent_change(form: dict[str, str]) -> ConsentChange | None:
+    """Pure: what an inbound SMS means for consent (None: not a keyword)."""
+    word = (form.get("OptOutType") or keyword(form.get("Body", ""))).upper()
+    sender = form.get("From", "")
+    if not sender:
+        return None
+    if word in OPT_OUT:
+        return ConsentChange("sms", sender, False, f"sms:{word}", form.get("Body"))
+    if word in OPT_IN:
+        return ConsentChange("sms", sender, True, f"sms:{word}", form.get("Body"))
+    return None
+
+
+class _Verifier:
+    def __init__(self, state: WebState) -> None:
+        self.state = state
+
+    async def form(self, request: Request) -> dict[str, str] | None:
+        settings = self.state.loaded.channel_settings.get("sms")
+        if not isinstance(settings, SmsSettings) or settings.auth_token is None:
+            return None  # no token: nothing can be verified, so nothing is trusted
+        from twilio.request_validator import RequestValidator  # the sms extra
+
+        form = await request.form()
+        params = {key: str(value) for key, value in form.multi_items()}
+        public = self.state.loaded.config.shop.public_url.rstrip("/")
+        url = public + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        signature = request.headers.get("X-Twilio-Signature", "")
+        validator = RequestValidator(settings.auth_token.get_secret_value())
+        if not signature or not validator.validate(url, params, signature):
+            return None
+        return params
+
+
+def routes(state: WebState) -> list[BaseRoute]:
+    verifier = _Verifier(state)
+
+    async def inbound(request: Request) -> Response:
+        form = await verifier.form(request)
+        if form is None:
+            return PlainTextResponse("invalid Twilio signature", status_code=403)
+        change = consent_change(form)
+        if change is not None:
+            touched = await asyncio.to_thread(_apply, state, change)
+            log.info("sms consent change", extra={"source": change.source,
+                                                  "addresses": touched})
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    async def status(request: Request) -> Response:
+        form = await verifier.form(request)
+        if form is None:
+            return PlainTextResponse("invalid Twilio signature", status_code=403)
+        sid, state_name = form.get("MessageSid"), (form.get("MessageStatus") or "").lower()
+        if sid and state_name:
+            await asyncio.to_thread(record_delivery, state, sid, state_name,
+                                    form.get("ErrorCode") or None)
+        return Response(status_code=204)
+
+    return [Route("/twilio/inbound", inbound, methods=["POST"]),
+            Route("/twilio/status", status, methods=["POST"])]
+
+
+def _apply(state: WebState, change: ConsentChange) -> int:
+    with state.engine.begin() as conn:
+        return apply_consent_change(conn, change, utcnow())
+
+
+def record_delivery(state: WebState, sid: str, status: str, error_code: str | None) -> bool:
+    """Put a delivery status on the outbox row Twilio's message id belongs to."""
+    now = utcnow()
+    with state.engine.begin() as conn:
+        row: Any = conn.execute(
+            select(outbox.c.id, outbox.c.address_id, outbox.c.campaign,
+                   outbox.c.delivery_status)
+            .where(outbox.c.provider_id == sid, outbox.c.channel == "sms")).first()
+        if row is None:
+            return False
+        if STATUS_RANK.get(status, 0) < STATUS_RANK.get(row.delivery_status or "", -1):
+            return False  # callbacks can arrive out of order
+        conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+            delivery_status=status[:16], delivery_code=error_code, delivery_at=now,
+            updated_at=now))
+        if error_code and error_code.isdigit() and status in ("undelivered", "failed"):
+            failure = classify_twilio_code(int(error_code))
+            if failure.kind is FailureKind.RECIPIENT_GONE or failure.address_invalid:
+                record_gone(conn, "sms", row.address_id, failure, row.campaign, now)
+    return True

@@ -1,0 +1,122 @@
+"""/stop and /start to the shop's bot, through getUpdates on a loopback Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from dispatcher.app import load, open_store
+from dispatcher.store.db import address_hash
+from dispatcher.store.schema import addresses, suppressions
+from dispatcher.telegram_bot import command_for, poll_commands
+from dispatcher.web.app import WebState
+
+from .shop import Shop
+from .telegram_peer import TelegramPeer
+from .test_channel_telegram import build
+
+
+@pytest.fixture
+def telegram() -> Iterator[TelegramPeer]:
+    with TelegramPeer() as peer:
+        yield peer
+
+
+def message(chat: int, text: str, chat_type: str = "private") -> dict[str, Any]:
+    return {"update_id": 1, "message": {"message_id": 5, "date": 0, "text": text,
+                                        "chat": {"id": chat, "type": chat_type}}}
+
+
+def member(chat: int, status: str, chat_type: str = "private") -> dict[str, Any]:
+    return {"update_id": 2, "my_chat_member": {
+        "chat": {"id": chat, "type": chat_type}, "date": 0,
+        "from": {"id": chat, "is_bot": False, "first_name": "U"},
+        "old_chat_member": {"status": "member"}, "new_chat_member": {"status": status}}}
+
+
+@pytest.mark.parametrize(("update", "expected"), [
+    (message(1001, "/stop"), ("1001", False, "telegram:/stop")),
+    (message(1001, "/STOP@shop_bot please"), ("1001", False, "telegram:/stop")),
+    (message(1001, "/unsubscribe"), ("1001", False, "telegram:/unsubscribe")),
+    (message(1001, "/start"), ("1001", True, "telegram:/start")),
+    (message(1001, "/start promo-code"), ("1001", True, "telegram:/start")),
+    (member(1001, "kicked"), ("1001", False, "telegram:blocked")),
+    (message(1001, "stop"), None),  # not a command: a person talking
+    (message(1001, "/help"), None),
+    (member(-100555, "kicked", "supergroup"), None),  # removed from a group: not a person
+    (member(1001, "member"), None),
+    ({"update_id": 3, "edited_message": {"text": "/stop"}}, None),
+])
+def test_command_for_is_a_pure_table(update: dict[str, Any], expected: Any) -> None:
+    change = command_for(update)
+    got = None if change is None else (change.address, change.opt_in, change.source)
+    assert got == expected
+
+
+def run_bot_until(shop: Shop, done: Any) -> None:
+    """Run the daemon's polling service until ``done()`` holds (or 15 s pass)."""
+    loaded = load(str(shop.config_path))
+    state = WebState(loaded, open_store(loaded), {})
+
+    async def drive() -> None:
+        stop = asyncio.Event()
+        service = asyncio.create_task(poll_commands(state, stop))
+        deadline = time.monotonic() + 15
+        while not done() and time.monotonic() < deadline and not service.done():
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(service, 10)
+
+    asyncio.run(drive())
+    state.engine.dispose()
+
+
+def consent(shop: Shop, chat: str) -> tuple[str | None, str | None, Any]:
+    engine = open_store(load(str(shop.config_path)))
+    with engine.connect() as conn:
+        row = conn.execute(select(addresses.c.consent, addresses.c.consent_source).where(
+            addresses.c.address_hash == address_hash("telegram", chat))).one()
+        entry = conn.execute(select(suppressions.c.reason).where(
+            suppressions.c.address_hash == address_hash("telegram", chat))).scalar()
+    return row.consent, row.consent_source, entry
+
+
+def test_stop_then_start_through_the_bot(shop: Shop, telegram: TelegramPeer,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    build(shop, telegram, monkeypatch)
+    # Given Olena sends /stop to the shop's bot
+    telegram.user_writes(1001, "/stop")
+    # When the daemon's bot service polls
+    # (until the reply is out and the update confirmed by the next poll's offset)
+    run_bot_until(shop, lambda: bool(telegram.sent_to("1001")) and telegram.updates == [])
+    # Then she is opted out, told so, and the update is confirmed
+    assert consent(shop, "1001") == ("withdrawn", "telegram:/stop", "opted_out")
+    [reply] = telegram.sent_to("1001")
+    assert "/start" in reply["text"]
+    assert telegram.updates == []  # confirmed with the next offset
+    shop.cli("run-once", "win_back")
+    assert len(telegram.sent_to("1001")) == 1  # only the bot's reply
+    assert len(telegram.sent_to("1002")) == 1
+    # When she sends /start
+    telegram.user_writes(1001, "/start")
+    run_bot_until(shop, lambda: len(telegram.sent_to("1001")) == 2)
+    # Then offers reach her again
+    assert consent(shop, "1001") == ("granted", "telegram:/start", None)
+    shop.cli("run-once", "flash_sale")
+    assert "Ми сумуємо" in telegram.sent_to("1001")[-1]["text"]
+
+
+def test_service_stays_off_without_a_token(shop: Shop, telegram: TelegramPeer,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    build(shop, telegram, monkeypatch)
+    shop.write_config("telegram:\n  transport: file", "x:\n  all:\n    - orders_count: 1",
+                      "c:\n  segment: x\n  channels: [telegram]")
+    shop.template("c/telegram.html", "hi")
+    telegram.user_writes(1001, "/stop")
+    run_bot_until(shop, lambda: False)
+    assert telegram.calls == [] and telegram.updates  # the bot API was never asked
