@@ -91,3 +91,17 @@ def test_report_rejects_unknown_campaign_and_format(shop: Shop) -> None:
         shop.cli("report", "promos", expect=2).output
     assert "unknown format 'xml'" in shop.cli("report", "promo", "--format", "xml",
                                               expect=2).output
+
+
+def test_undelivered_receipt_counts_as_failed(shop: Shop) -> None:
+    build(shop, 60)
+    shop.cli("run-once", "promo")
+    eng = engine(shop)
+    b_rows = [r.id for r in recipients(eng) if r.variant == "B"]
+    with eng.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id.in_(b_rows[:2]))
+                     .values(delivery_status="undelivered"))
+        conn.execute(update(outbox).where(outbox.c.id == b_rows[2])
+                     .values(delivery_status="delivered"))
+    b = arms(shop, later(30))["B"]
+    assert (b["recipients"], b["delivered"], b["failed"]) == (len(b_rows), len(b_rows) - 2, 2)
