@@ -27,7 +27,7 @@ def test_promo_code_attributes_outside_the_window_and_opt_outs_are_counted(shop:
     shop.cli("run-once", "promo")
     eng = engine(shop)
     sent = [r for r in recipients(eng) if r.variant == "B"]
-    coded, opted, opted_before = sent[0], sent[1:4], sent[4]
+    coded, opted, opted_before, bounced = sent[0], sent[1:4], sent[4], sent[5]
     with eng.begin() as conn:
         conn.execute(update(outbox).where(outbox.c.id == coded.id)
                      .values(data={"promo_code": "BACK-7QX"}))
@@ -47,7 +47,10 @@ def test_promo_code_attributes_outside_the_window_and_opt_outs_are_counted(shop:
             {"channel": "email", "address_hash": hashes[r.customer_id], "reason": "opted_out",
              "created_at": r.sent_at + timedelta(hours=2)} for r in opted
         ] + [{"channel": "email", "address_hash": hashes[opted_before.customer_id],
-              "reason": "opted_out", "created_at": opted_before.sent_at - timedelta(days=1)}])
+              "reason": "opted_out", "created_at": opted_before.sent_at - timedelta(days=1)},
+             # an email hard bounce after the send is not an opt-out
+             {"channel": "email", "address_hash": hashes[bounced.customer_id],
+              "reason": "provider_gone", "created_at": bounced.sent_at + timedelta(hours=1)}])
     b = arms(shop, later(30))["B"]
     assert b["converted"] == 1
     assert b["revenue"] == 70

@@ -88,7 +88,11 @@ def per_row(campaign: str, window: timedelta, salt: str | None = None,
         exists(select(literal(1)).where(
             suppressions.c.channel == addresses.c.channel,
             suppressions.c.address_hash == addresses.c.address_hash,
-            suppressions.c.reason == "opted_out",
+            # A provider's "recipient gone" is the person leaving on chat, SMS and push
+            # (blocked the bot, STOP, unsubscribed); on email it is a hard bounce.
+            or_(suppressions.c.reason == "opted_out",
+                and_(suppressions.c.reason == "provider_gone",
+                     suppressions.c.channel != "email")),
             suppressions.c.created_at >= anchor)),
         and_(addresses.c.consent == "withdrawn", addresses.c.consent_at >= anchor),
     )
