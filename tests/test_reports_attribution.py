@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql
 
@@ -108,3 +109,26 @@ def test_undelivered_receipt_counts_as_failed(shop: Shop) -> None:
                      .values(delivery_status="delivered"))
     b = arms(shop, later(30))["B"]
     assert (b["recipients"], b["delivered"], b["failed"]) == (len(b_rows), len(b_rows) - 2, 2)
+
+
+def test_code_issued_in_promo_codes_attributes(shop: Shop) -> None:
+    from dispatcher.store.schema import metadata
+
+    issued = metadata.tables.get("promo_codes")
+    if issued is None:
+        pytest.skip("no promo_codes table in this store (personal codes not built yet)")
+    build(shop, 60)
+    shop.cli("run-once", "promo")
+    eng = engine(shop)
+    row = next(r for r in recipients(eng) if r.variant == "A")
+    with eng.begin() as conn:
+        conn.execute(insert(issued).values(
+            code="WELCOME-9Z", campaign="promo", step="", customer_id=row.customer_id,
+            outbox_id=row.id, created_at=row.sent_at,
+            expires_at=row.sent_at + timedelta(days=60)))
+        conn.execute(insert(orders).values(
+            id="redeem-1", customer_id=row.customer_id, currency="EUR",
+            placed_at=row.sent_at + timedelta(days=25), total=Decimal("33"),
+            promo_code="WELCOME-9Z"))
+    a = arms(shop, later(30))["A"]
+    assert (a["converted"], a["revenue"]) == (1, 33)

@@ -30,7 +30,7 @@ from sqlalchemy import (
     select,
 )
 
-from ..store.schema import addresses, orders, outbox, runs, suppressions
+from ..store.schema import addresses, metadata, orders, outbox, runs, suppressions
 from .sqltime import day_of, within_after
 
 NO_ARM = "all"  # the arm name when a campaign runs no experiment
@@ -66,6 +66,18 @@ def _outcome() -> Any:
                 else_=outbox.c.status)
 
 
+def _personal_code() -> Any:
+    """The personal promo code a row carried: ``outbox.data['promo_code']``, or the code
+    issued for the row in ``promo_codes`` where the store has that table."""
+    in_data = outbox.c.data["promo_code"].as_string()
+    issued = metadata.tables.get("promo_codes")
+    if issued is None:
+        return in_data
+    code = (select(issued.c.code).where(issued.c.outbox_id == outbox.c.id)
+            .limit(1).scalar_subquery())
+    return func.coalesce(in_data, code)
+
+
 def per_row(campaign: str, window: timedelta, salt: str | None = None,
             until: datetime | None = None) -> Any:
     """One row per recipient: arm, status, anchor, converted, revenue, first order.
@@ -75,7 +87,7 @@ def per_row(campaign: str, window: timedelta, salt: str | None = None,
     ``until``: count orders placed up to this moment only (the report "as of" a time).
     """
     anchor = func.coalesce(outbox.c.sent_at, outbox.c.not_before)
-    promo = outbox.c.data["promo_code"].as_string()
+    promo = _personal_code()
     attributed: Any = or_(
         and_(orders.c.customer_id == outbox.c.customer_id,
              within_after(orders.c.placed_at, anchor, literal(int(window.total_seconds())))),
