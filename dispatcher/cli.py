@@ -106,6 +106,8 @@ def plan(campaign: str, config: ConfigOption = None, at: AtOption = None) -> Non
     table.add_row("= to send", str(funnel.to_send), style="bold")
     for channel, count in sorted(funnel.by_channel.items()):
         table.add_row(f"    via {channel}", str(count))
+    if funnel.deferred:
+        table.add_row("    of which deferred (quiet hours)", str(funnel.deferred))
     console.print(table)
     for report in PLAN_REPORTS:
         for line in _attr(report)(engine, loaded, campaign, scheduled, now, funnel):
@@ -254,7 +256,10 @@ def main() -> None:
 # Feature modules that add commands to ``app`` when imported (one line per feature,
 # so features land without touching each other's commands). Imported last: each
 # does ``from dispatcher.cli import app`` and decorates its commands.
-COMMAND_MODULES: list[str] = ["dispatcher.cli_reports"]
+COMMAND_MODULES: list[str] = [
+    "dispatcher.cli_policy",
+    "dispatcher.cli_reports",
+]
 
 # "module:function(engine, loaded, campaign, scheduled_for, now, funnel) -> lines" that
 # ``plan`` prints under its funnel (SMS segments and cost, ...).

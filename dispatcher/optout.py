@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, update
+from sqlalchemy import Connection, delete, insert, literal, select, update
 
 from .store.db import address_hash
-from .store.schema import addresses, suppressions
+from .store.schema import addresses, consent_events, suppressions
 from .suppress import upsert_suppression
 
 # Suppression reasons an opt-in may lift (never 'erased' or 'bounced').
@@ -39,6 +39,17 @@ def apply_consent_change(conn: Connection, change: ConsentChange, now: datetime)
     """Record ``change``; return how many of our addresses it touched."""
     digest = address_hash(change.channel, change.address)
     match = (addresses.c.channel == change.channel) & (addresses.c.address_hash == digest)
+    status = "granted" if change.opt_in else "withdrawn"
+    # The consent history gets one event per customer holding the address (an opt-in
+    # only where consent had been withdrawn: silence never becomes consent).
+    holders = select(addresses.c.customer_id, literal(change.channel), literal(digest),
+                     literal(status), literal(now), literal(change.source),
+                     literal(change.text), literal(now)).where(match)
+    if change.opt_in:
+        holders = holders.where(addresses.c.consent == "withdrawn")
+    conn.execute(insert(consent_events).from_select(
+        ["customer_id", "channel", "address_hash", "status", "at", "source", "text",
+         "recorded_at"], holders))
     if not change.opt_in:
         upsert_suppression(conn, change.channel, digest, "opted_out", change.source, now)
         result = conn.execute(update(addresses).where(match).values(

@@ -13,6 +13,7 @@ same schedule plan once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,11 +38,16 @@ from .config.load import LoadedConfig
 from .dedupe import dedupe_key, recently_handled
 from .experiments.assign import experiment_record
 from .experiments.plan import override_channels, with_experiment
+from .policy.caps import serialize_planning
+from .policy.gate import apply_policy
+from .policy.quiet import known_zones
 from .segments.sql import SegmentSQL
 from .store.db import utcnow
 from .store.schema import addresses, outbox, runs, suppressions
 
-SKIP_REASONS = ("no_address", "opted_out", "no_consent", "suppressed")
+# Plus "capped:<which> <max>/<window>" (dispatcher.policy.caps).
+SKIP_REASONS = ("no_address", "opted_out", "no_consent", "suppressed", "topic_opted_out",
+                "quiet_hours_expired", "expired")
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Funnel:
     already_sent: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     by_channel: dict[str, int] = field(default_factory=dict)
+    deferred: int = 0  # of to_send: waiting for the customer's quiet hours to end
 
     @property
     def to_send(self) -> int:
@@ -58,7 +65,7 @@ class Funnel:
     def as_dict(self) -> dict[str, Any]:
         return {"segment": self.segment, "already_sent": self.already_sent,
                 "skipped": dict(self.skipped), "by_channel": dict(self.by_channel),
-                "to_send": self.to_send}
+                "to_send": self.to_send, "deferred": self.deferred}
 
 
 @dataclass
@@ -90,8 +97,10 @@ def _reach(channel: str) -> Any:
 
 
 def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime,
-               now: datetime, step: str = "") -> Any:
-    """SELECT per audience member: channel, address_id, status, reason, dedupe_key, done."""
+               now: datetime, step: str = "", zones: Sequence[str] | None = None) -> Any:
+    """SELECT per audience member: channel, address_id, status, reason, dedupe_key, done,
+    not_before, deferred (policy: topic opt-outs, caps, quiet hours; pass ``zones`` =
+    ``known_zones(conn)`` so quiet hours use each customer's own zone)."""
     campaign = loaded.config.campaigns[campaign_name]
     seg = SegmentSQL(loaded.segments, now, loaded.config.timezone)
     audience = seg.select_ids(campaign.segment).subquery("audience")
@@ -134,7 +143,7 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
     recent = recently_handled(campaign.once_per, campaign_name, step, cid, now)
     if recent is not None:
         done = done | recent
-    return (
+    base = (
         select(
             cid.label("customer_id"),
             channel.label("channel"),
@@ -146,6 +155,7 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
         )
         .select_from(source)
     )
+    return apply_policy(loaded, campaign_name, base, now, zones)
 
 
 def planned_rows(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime,
@@ -161,13 +171,13 @@ def planned_rows(loaded: LoadedConfig, campaign_name: str, scheduled_for: dateti
 def preview_funnel(engine: Engine, loaded: LoadedConfig, campaign_name: str,
                    scheduled_for: datetime, now: datetime) -> Funnel:
     """The funnel without writing anything."""
-    rows = planned_rows(loaded, campaign_name, scheduled_for, now)
-    query = select(rows.c.status, rows.c.reason, rows.c.channel, rows.c.done,
-                   func.count()).group_by(rows.c.status, rows.c.reason, rows.c.channel,
-                                          rows.c.done)
     funnel = Funnel()
     with engine.connect() as conn:
-        for status, reason, channel, done, count in conn.execute(query):
+        rows = planned_rows(loaded, campaign_name, scheduled_for, now, zones=known_zones(conn))
+        query = select(rows.c.status, rows.c.reason, rows.c.channel, rows.c.done,
+                       rows.c.deferred, func.count()).group_by(
+            rows.c.status, rows.c.reason, rows.c.channel, rows.c.done, rows.c.deferred)
+        for status, reason, channel, done, deferred, count in conn.execute(query):
             funnel.segment += count
             if done:
                 funnel.already_sent += count
@@ -175,6 +185,7 @@ def preview_funnel(engine: Engine, loaded: LoadedConfig, campaign_name: str,
                 funnel.skipped[reason] = funnel.skipped.get(reason, 0) + count
             else:
                 funnel.by_channel[channel] = funnel.by_channel.get(channel, 0) + count
+                funnel.deferred += count if deferred else 0
     return funnel
 
 
@@ -197,14 +208,15 @@ def plan_run(engine: Engine, loaded: LoadedConfig, campaign_name: str,
             existing = _existing_run(conn, campaign_name, scheduled_for)
             return PlanResult(campaign_name, existing[0], scheduled_for, False,
                               _funnel_from(existing[1]))
-        rows = planned_rows(loaded, campaign_name, scheduled_for, now)
+        serialize_planning(conn)  # caps count other plans' rows: no two at once
+        rows = planned_rows(loaded, campaign_name, scheduled_for, now, zones=known_zones(conn))
         columns = ["run_id", "campaign", "step", "customer_id", "channel", "address_id",
                    "topic", "kind", "status", "reason", "dedupe_key", "not_before",
                    "attempts", "created_at", "updated_at", "variant"]
         select_rows = select(
             literal(run_id), literal(campaign_name), literal(""), rows.c.customer_id,
             rows.c.channel, rows.c.address_id, literal(campaign.topic), literal(campaign.kind),
-            rows.c.status, rows.c.reason, rows.c.dedupe_key, literal(now), literal(0),
+            rows.c.status, rows.c.reason, rows.c.dedupe_key, rows.c.not_before, literal(0),
             literal(now), literal(now), rows.c.variant,
         ).where(rows.c.done == 0)
         conn.execute(insert(outbox).from_select(columns, select_rows))
@@ -223,15 +235,17 @@ def _existing_run(conn: Connection, campaign: str, scheduled_for: datetime) -> t
 
 def _count_run(conn: Connection, run_id: int) -> Funnel:
     funnel = Funnel()
-    query = (select(outbox.c.status, outbox.c.reason, outbox.c.channel, func.count())
+    deferred = case((outbox.c.not_before > outbox.c.created_at, 1), else_=0)
+    query = (select(outbox.c.status, outbox.c.reason, outbox.c.channel, deferred, func.count())
              .where(outbox.c.run_id == run_id)
-             .group_by(outbox.c.status, outbox.c.reason, outbox.c.channel))
-    for status, reason, channel, count in conn.execute(query):
+             .group_by(outbox.c.status, outbox.c.reason, outbox.c.channel, deferred))
+    for status, reason, channel, waits, count in conn.execute(query):
         funnel.segment += count
         if status in ("skipped", "held_out"):
             funnel.skipped[reason] = funnel.skipped.get(reason, 0) + count
         else:
             funnel.by_channel[channel] = funnel.by_channel.get(channel, 0) + count
+            funnel.deferred += count if waits else 0
     return funnel
 
 
@@ -239,4 +253,5 @@ def _funnel_from(data: Any) -> Funnel:
     if not data:
         return Funnel()
     return Funnel(data.get("segment", 0), data.get("already_sent", 0),
-                  dict(data.get("skipped", {})), dict(data.get("by_channel", {})))
+                  dict(data.get("skipped", {})), dict(data.get("by_channel", {})),
+                  data.get("deferred", 0))

@@ -28,7 +28,9 @@ async def run_once(loaded: LoadedConfig, campaigns: list[str], now: datetime | N
     engine = open_store(loaded)
     result = RunOnceResult()
     plan_now = now or utcnow()
-    for name in campaigns:
+    # Higher priority plans first, so it gets the room under shared frequency caps.
+    by_priority = sorted(campaigns, key=lambda n: -loaded.config.campaigns[n].priority)
+    for name in by_priority:
         scheduled = latest_fire_time(loaded, name, plan_now)
         result.plans.append(plan_run(engine, loaded, name, scheduled, plan_now))
     options = options or SenderOptions()

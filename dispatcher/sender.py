@@ -29,6 +29,7 @@ from .config.load import LoadedConfig
 from .context import OrderStats, build_context
 from .experiments.render import override_subject, variant_context, variant_folder
 from .links import LinkClaims, preferences_url, unsubscribe_url
+from .policy.sendcheck import check_at_send
 from .ratelimit import RateLimiter
 from .recipient_pacing import RecipientPacing
 from .recipients import load_customers, load_stats
@@ -192,6 +193,8 @@ class Sender:
 
     def _prepare(self, conn: Any, claimed: Sequence[Any]) -> list[_Job]:
         """Re-check reachability at send time, then render each message."""
+        verdict = check_at_send(conn, self.loaded, claimed, self.clock())
+        claimed = [row for row in claimed if row.id not in verdict.deferred]
         address_ids = [row.address_id for row in claimed]
         usable: dict[int, Any] = {}
         query = (
@@ -220,6 +223,8 @@ class Sender:
                 job.skip_reason = "opted_out"
             elif address.invalid_at is not None:
                 job.skip_reason = "suppressed"
+            elif row.id in verdict.skip:
+                job.skip_reason = verdict.skip[row.id]
             else:
                 try:
                     job.message = self.render(row.campaign, row.channel, customer,

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, select
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from dispatcher.app import load, open_store
 from dispatcher.store.db import address_hash
-from dispatcher.store.schema import addresses, outbox, suppressions
+from dispatcher.store.schema import addresses, consent_events, outbox, suppressions
 from dispatcher.web.app import WebState, create_app
 
 from .shop import Shop
@@ -197,3 +197,19 @@ def test_without_an_auth_token_every_webhook_is_refused(shop: Shop, twilio: Twil
     # even a request signed with the real token: we cannot check it, so we do not trust it
     assert hooks.post("/twilio/inbound", inbound("STOP")).status_code == 403
     assert hooks.snapshot() == before
+
+
+def test_stop_and_start_are_in_the_consent_history(
+        shop: Shop, twilio: TwilioPeer, monkeypatch: pytest.MonkeyPatch) -> None:
+    build(shop, twilio, monkeypatch)
+    hooks = Hooks(shop)
+    hooks.post("/twilio/inbound", inbound("STOP"))
+    hooks.post("/twilio/inbound", inbound("START"))
+    engine = create_engine(shop.db_url())
+    with engine.connect() as conn:
+        events = conn.execute(select(consent_events.c.status, consent_events.c.source)
+                              .where(consent_events.c.channel == "sms")
+                              .order_by(consent_events.c.id)).all()
+    engine.dispose()
+    assert [e.status for e in events][-2:] == ["withdrawn", "granted"]
+    assert all("sms" in e.source for e in events[-2:])

@@ -117,6 +117,14 @@ def load_config(path: str | Path) -> LoadedConfig:
             known = ", ".join(sorted(segments)) or "none defined"
             issues.append(ConfigIssue(base.location, base.path,
                                       f"unknown segment '{segment}' (known: {known})"))
+    for section, keyed in (("caps", config.caps.channels),
+                           ("quiet_hours", config.quiet_hours.channels)):
+        for channel in keyed:
+            if channel not in REGISTRY:
+                base = where((section, "channels", channel))
+                issues.append(ConfigIssue(base.location, base.path,
+                                          f"unknown channel '{channel}' (valid: "
+                                          f"{', '.join(valid_channels)})"))
     for name, campaign in config.campaigns.items():
         if campaign.segment not in segments:
             base = where(("campaigns", name, "segment"))

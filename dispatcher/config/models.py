@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from ..durations import Duration, Rate  # noqa: F401 - re-exported for channel settings
 from .experiment import Share, VariantConfig
+from .policy_models import BouncesConfig, CapsConfig, CapSpec, QuietHoursConfig
 
 
 class Strict(BaseModel):
@@ -53,8 +54,12 @@ class CampaignConfig(Strict):
     once_per: str = "customer"
     topic: str = "offers"
     kind: Literal["marketing", "transactional"] = "marketing"
-    priority: int = 100
+    priority: int = 100  # higher plans first when campaigns run together (caps)
     enabled: bool = True
+    cap: CapSpec | None = None  # e.g. "1 per 30d" for this campaign alone
+    # Latest time a message may go out (naive = config timezone); a quiet-hours wait
+    # past it is a skip (quiet_hours_expired).
+    deadline: datetime | None = None
     # A/B experiment (dispatcher/experiments): arms, the share held out, the hash salt
     # (defaults to the campaign name; change it to start a new experiment), how long
     # after a message an order counts, and the planned sample size (all arms; peeking).
@@ -88,6 +93,9 @@ class Config(Strict):
     segments: dict[str, Any] = Field(default_factory=dict)
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
     include: list[str] = Field(default_factory=list)
+    caps: CapsConfig = Field(default_factory=CapsConfig)
+    quiet_hours: QuietHoursConfig = Field(default_factory=QuietHoursConfig)
+    bounces: BouncesConfig = Field(default_factory=BouncesConfig)
 
     @field_validator("database", mode="before")
     @classmethod

@@ -6,9 +6,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..policy.consent import ConsentChange, apply_changes
 from ..store.db import address_hash, normalize_address
 from ..store.schema import addresses, carts, customers, orders
 from .rows import CHANNEL_COLUMNS, CartRow, CustomerRow, OrderRow
@@ -71,7 +72,7 @@ def apply_consents(conn: Connection, address_rows: list[tuple[CustomerRow, str, 
                                        addresses.c.consent_at)
                                 .where(addresses.c.address_hash.in_(hashes)))
     }
-    changes = []
+    changes: list[ConsentChange] = []
     for (r, channel, _value), digest in zip(address_rows, hashes, strict=True):
         consent = getattr(r, f"{channel}_consent", None)
         if consent is None:
@@ -85,21 +86,11 @@ def apply_consents(conn: Connection, address_rows: list[tuple[CustomerRow, str, 
                 continue  # older than what we hold (or an undated re-import of an opt-out)
             if held.consent == "withdrawn" and r.consent_at is None:
                 continue  # a "yes" needs its own dated consent event to override an opt-out
-        changes.append({"c": r.id, "ch": channel, "h": digest, "consent": consent,
-                        "at": event_at, "src": r.consent_source or "import",
-                        "txt": r.consent_text})
-    if changes:
-        from sqlalchemy import bindparam
-
-        conn.execute(
-            update(addresses)
-            .where(addresses.c.customer_id == bindparam("c"),
-                   addresses.c.channel == bindparam("ch"),
-                   addresses.c.address_hash == bindparam("h"))
-            .values(consent=bindparam("consent"), consent_at=bindparam("at"),
-                    consent_source=bindparam("src"), consent_text=bindparam("txt")),
-            changes,
-        )
+        changes.append(ConsentChange(r.id, channel, digest, consent, event_at,
+                                     r.consent_source or "import", r.consent_text,
+                                     dated=r.consent_at is not None))
+    # Every change becomes a consent event; opt-outs also go on the suppression list.
+    apply_changes(conn, changes, now)
 
 
 def write_orders(conn: Connection, rows: list[OrderRow], now: datetime) -> None:

@@ -159,6 +159,8 @@ outbox = Table(
     Index("ix_outbox_customer_created", "customer_id", "created_at"),
     Index("ix_outbox_run", "run_id"),
     Index("ix_outbox_provider_id", "provider_id"),  # status callbacks find rows by it
+    # Frequency caps look up recent sends by time (dispatcher.policy.caps).
+    Index("ix_outbox_sent_at", "sent_at"),
 )
 
 # Who must never be messaged on a channel, by address hash so that erasure can
@@ -187,6 +189,51 @@ test_sends = Table(
     Column("channel", String(16), nullable=False),
     Column("provider_id", Text),
     Column("created_at", DateTime, nullable=False),
+)
+
+# Consent history: every grant or withdrawal, where it came from and the wording
+# shown. ``addresses.consent`` holds the current state; this is the proof. Keyed by
+# address hash (not the address) so the history holds no contact data.
+consent_events = Table(
+    "consent_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("address_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # granted | withdrawn
+    Column("at", DateTime, nullable=False),  # when the person said it
+    Column("source", Text, nullable=False),  # import | one-click | preferences | sms STOP ...
+    Column("text", Text),  # the wording shown when consent was asked
+    Column("recorded_at", DateTime, nullable=False),
+    Index("ix_consent_events_customer", "customer_id"),
+    Index("ix_consent_events_channel_hash", "channel", "address_hash"),
+)
+
+# Topics a customer switched off on the preference page ("offers" but not "order news").
+topic_optouts = Table(
+    "topic_optouts",
+    metadata,
+    Column("customer_id", String(64), ForeignKey("customers.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("topic", String(64), primary_key=True),
+    Column("source", Text),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# Bounce reports (webhook or file); hard bounces suppress at once, soft ones count.
+bounces = Table(
+    "bounces",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(16), nullable=False),
+    Column("address_hash", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),  # hard | soft
+    Column("code", String(32)),
+    Column("reason", Text),
+    Column("source", Text),
+    Column("at", DateTime, nullable=False),
+    Index("ix_bounces_channel_hash_at", "channel", "address_hash", "at"),
 )
 
 # Each time someone looks at a campaign's A/B report: repeated looks before the planned

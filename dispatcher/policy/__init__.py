@@ -1,0 +1,1 @@
+"""Customer protection: consent, preferences, caps, quiet hours, bounces, erasure."""

@@ -1,0 +1,87 @@
+"""Checks the sender repeats at send time, for a batch of claimed rows at once.
+
+The sender itself re-checks suppression and channel consent. This adds what may
+have changed since planning, or what planning could not foresee:
+
+- the customer switched the campaign's topic off on the preference page;
+- the campaign's deadline passed (``expired``);
+- the row comes due inside the customer's quiet hours (the daemon was down
+  overnight, or a retry landed at night): it goes back to ``pending`` with the
+  next allowed minute, or is skipped if that is past the deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, tuple_, update
+
+from ..config.load import LoadedConfig
+from ..store.schema import customers, outbox, topic_optouts
+from .quiet import Slot, campaign_deadline, next_allowed
+
+
+@dataclass
+class SendTimeVerdict:
+    skip: dict[int, str] = field(default_factory=dict)  # outbox id -> reason
+    deferred: set[int] = field(default_factory=set)  # put back to pending, not to send now
+
+
+def check_at_send(conn: Connection, loaded: LoadedConfig, claimed: Sequence[Any],
+                  now: datetime) -> SendTimeVerdict:
+    """Decide, in a fixed number of queries, which claimed rows must not go out now;
+    deferred rows are already written back to ``pending`` when this returns."""
+    config = loaded.config
+    campaigns = config.campaigns
+    verdict = SendTimeVerdict()
+    rows = [row for row in claimed if row.campaign in campaigns]
+    for row in rows:
+        deadline = campaign_deadline(loaded, row.campaign)
+        if deadline is not None and now > deadline:
+            verdict.skip[row.id] = "expired"
+    wanted = {(row.customer_id, campaigns[row.campaign].topic) for row in rows}
+    if wanted:
+        off = set(conn.execute(select(topic_optouts.c.customer_id, topic_optouts.c.topic)
+                               .where(tuple_(topic_optouts.c.customer_id,
+                                             topic_optouts.c.topic).in_(list(wanted)))).all())
+        for row in rows:
+            if row.id not in verdict.skip and \
+                    (row.customer_id, campaigns[row.campaign].topic) in off:
+                verdict.skip[row.id] = "topic_opted_out"
+    _quiet_hours(conn, loaded, [r for r in rows if r.id not in verdict.skip], now, verdict)
+    return verdict
+
+
+def _quiet_hours(conn: Connection, loaded: LoadedConfig, rows: Sequence[Any], now: datetime,
+                 verdict: SendTimeVerdict) -> None:
+    quiet = loaded.config.quiet_hours
+    rows = [row for row in rows if quiet.window_for(row.channel) is not None]
+    if not rows:
+        return
+    zones = dict(conn.execute(select(customers.c.id, customers.c.timezone).where(
+        customers.c.id.in_(list({row.customer_id for row in rows})))).all())
+    slots: dict[tuple[str, str], Slot] = {}
+    later: list[dict[str, Any]] = []
+    for row in rows:
+        zone = zones.get(row.customer_id) or loaded.config.timezone
+        key = (zone, row.channel)
+        if key not in slots:
+            slots[key] = next_allowed(now, zone, quiet.window_for(row.channel))
+        slot = slots[key]
+        if not slot.deferred:
+            continue
+        deadline = campaign_deadline(loaded, row.campaign)
+        if deadline is not None and slot.not_before > deadline:
+            verdict.skip[row.id] = "quiet_hours_expired"
+            continue
+        verdict.deferred.add(row.id)
+        later.append({"oid": row.id, "nb": slot.not_before})
+    if later:
+        # Not an attempt: give back the lease and the attempt the claim counted.
+        conn.execute(update(outbox).where(outbox.c.id == bindparam("oid")).values(
+            status="pending", not_before=bindparam("nb"), attempts=outbox.c.attempts - 1,
+            lease_until=None, leased_by=None, updated_at=now,
+            reason="waiting for the customer's quiet hours to end"), later)

@@ -1,0 +1,138 @@
+"""Quiet hours in each customer's own time zone, across DST, and campaign deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dispatcher.app import load, open_channels
+from dispatcher.config.policy_models import QuietHoursConfig
+from dispatcher.planner import plan_run
+from dispatcher.policy.quiet import next_allowed
+from dispatcher.sender import Sender
+
+from .policy_peers import campaign, engine_of, outbox_rows, setup_shop
+from .shop import Shop
+from .smtp_server import SMTPServer
+
+UTC = ZoneInfo("UTC")
+WINDOW = QuietHoursConfig.model_validate({"allowed": "09:00-21:00",
+                                          "channels": {"sms": "09:00-20:00"}})
+CUSTOMERS = [
+    {"id": "c1", "name": "Yuki", "email": "yuki@example.jp", "email_consent": "yes",
+     "timezone": "Asia/Tokyo"},
+    {"id": "c2", "name": "Jane", "email": "jane@example.com", "email_consent": "yes",
+     "timezone": "America/New_York"},
+    {"id": "c3", "name": "Olena", "email": "olena@example.com", "email_consent": "yes"},
+]
+
+
+def local(moment: datetime, zone: str) -> datetime:
+    return moment.replace(tzinfo=UTC).astimezone(ZoneInfo(zone))
+
+
+@pytest.mark.parametrize(("now", "zone", "window", "expected"), [
+    # Spring forward in New York (2026-03-08, 02:00 EST -> 03:00 EDT): 09:00 EDT is 13:00 UTC
+    ("2026-03-08T06:00", "America/New_York", "email", "2026-03-08T13:00"),
+    # The same instant is 15:00 in Tokyo: inside the window, goes now
+    ("2026-03-08T06:00", "Asia/Tokyo", "email", "2026-03-08T06:00"),
+    # Fall back (2026-11-01, 02:00 EDT -> 01:00 EST): 09:00 EST is 14:00 UTC
+    ("2026-11-01T05:30", "America/New_York", "email", "2026-11-01T14:00"),
+    # After the window closes it waits for tomorrow morning (Tokyo 22:30 -> 09:00)
+    ("2026-03-08T13:30", "Asia/Tokyo", "email", "2026-03-09T00:00"),
+    # SMS has its own, shorter window: 20:30 in Kyiv waits; email at 20:30 does not
+    ("2026-06-01T17:30", "Europe/Kyiv", "sms", "2026-06-02T06:00"),
+    ("2026-06-01T17:30", "Europe/Kyiv", "email", "2026-06-01T17:30"),
+])
+def test_next_allowed_minute(now: str, zone: str, window: str, expected: str) -> None:
+    slot = next_allowed(datetime.fromisoformat(now), zone, WINDOW.window_for(window))
+    assert slot.not_before == datetime.fromisoformat(expected)
+    assert slot.deferred == (now != expected)
+
+
+def plan_at(shop: Shop, campaign_name: str, moment: datetime) -> None:
+    loaded = load(str(shop.config_path))
+    plan_run(engine_of(shop), loaded, campaign_name, moment, moment)
+
+
+def send_at(shop: Shop, moment: datetime) -> None:
+    """Run the sender as if the clock showed ``moment`` (UTC)."""
+    loaded = load(str(shop.config_path))
+
+    async def drain() -> None:
+        async with open_channels(loaded, ["email"]) as channels:
+            await Sender(engine_of(shop), loaded, channels, clock=lambda: moment).drain()
+
+    asyncio.run(drain())
+
+
+def test_customers_in_tokyo_and_new_york_planned_at_the_same_utc_time(
+        shop: Shop, smtp: SMTPServer) -> None:
+    setup_shop(shop, smtp.port, campaign("win_back"),
+               'quiet_hours:\n  allowed: "09:00-21:00"\n', customers=CUSTOMERS)
+    # Given the run is planned at 06:00 UTC on the day New York springs forward
+    # (Tokyo 15:00, New York 01:00 EST, Kyiv 08:00)
+    at = datetime(2026, 3, 8, 6, 0)
+    out = shop.cli("plan", "win_back", "--at", at.isoformat()).output
+    assert "deferred (quiet hours)" in out
+    plan_at(shop, "win_back", at)
+    rows = {r.customer_id: r for r in outbox_rows(shop)}
+    # Then each is due at an allowed time of their own day
+    assert local(rows["c1"].not_before, "Asia/Tokyo").strftime("%H:%M") == "15:00"
+    assert rows["c2"].not_before == datetime(2026, 3, 8, 13, 0)  # 09:00 EDT, not 14:00 UTC
+    assert local(rows["c2"].not_before, "America/New_York").strftime("%H:%M %Z") \
+        == "09:00 EDT"
+    assert local(rows["c3"].not_before, "Europe/Kyiv").strftime("%H:%M") == "09:00"
+    # And the sender delivers each one only when its time comes
+    send_at(shop, at)
+    assert smtp.handler.recipients() == ["yuki@example.jp"]
+    send_at(shop, datetime(2026, 3, 8, 12, 59))
+    assert sorted(smtp.handler.recipients()) == ["olena@example.com", "yuki@example.jp"]
+    send_at(shop, datetime(2026, 3, 8, 13, 0))
+    assert sorted(smtp.handler.recipients()) == ["jane@example.com", "olena@example.com",
+                                                 "yuki@example.jp"]
+
+
+def test_wait_past_the_deadline_is_a_skip(shop: Shop, smtp: SMTPServer) -> None:
+    # The offer ends at 12:00 Kyiv time (10:00 UTC) on the day
+    setup_shop(shop, smtp.port, campaign("win_back", deadline="2026-03-08T12:00:00"),
+               'quiet_hours:\n  allowed: "09:00-21:00"\n', customers=CUSTOMERS)
+    at = datetime(2026, 3, 8, 6, 0)
+    out = shop.cli("plan", "win_back", "--at", at.isoformat()).output
+    assert "quiet hours expired" in out
+    plan_at(shop, "win_back", at)
+    rows = {r.customer_id: r for r in outbox_rows(shop)}
+    assert (rows["c2"].status, rows["c2"].reason) == ("skipped", "quiet_hours_expired")
+    assert rows["c1"].status == rows["c3"].status == "pending"
+    # Planned after the deadline, the whole campaign is over
+    plan_at(shop, "win_back", datetime(2026, 3, 9, 6, 0))
+    late = [r for r in outbox_rows(shop) if r.run_id == 2]
+    assert late and {r.reason for r in late} == {"expired"}
+
+
+def test_bad_window_is_rejected_with_the_accepted_form() -> None:
+    with pytest.raises(ValueError, match="allowed hours like '09:00-21:00'"):
+        QuietHoursConfig.model_validate({"allowed": "9am-9pm"})
+
+
+def test_row_coming_due_at_night_waits_for_the_morning(shop: Shop, smtp: SMTPServer) -> None:
+    # flash ends at 06:00 Kyiv time on the 9th (04:00 UTC); win_back has no deadline
+    setup_shop(shop, smtp.port, campaign("win_back") + campaign(
+        "flash", deadline="2026-03-09T06:00:00"),
+        'quiet_hours:\n  allowed: "09:00-21:00"\n', customers=CUSTOMERS[1:2])
+    # Given both are planned at noon in New York (16:00 UTC), inside the window
+    plan_at(shop, "win_back", datetime(2026, 3, 8, 16, 0))
+    plan_at(shop, "flash", datetime(2026, 3, 8, 16, 0))
+    # When the sender only gets to them at 23:00 there (03:00 UTC)
+    send_at(shop, datetime(2026, 3, 9, 3, 0))
+    # Then nothing goes out at night: win_back waits for 09:00, flash would miss its end
+    assert smtp.handler.received == []
+    rows = {r.campaign: r for r in outbox_rows(shop)}
+    assert (rows["win_back"].status, rows["win_back"].not_before,
+            rows["win_back"].attempts) == ("pending", datetime(2026, 3, 9, 13, 0), 0)
+    assert (rows["flash"].status, rows["flash"].reason) == ("skipped", "quiet_hours_expired")
+    send_at(shop, datetime(2026, 3, 9, 13, 0))
+    assert smtp.handler.recipients() == ["jane@example.com"]
