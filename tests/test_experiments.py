@@ -127,3 +127,26 @@ def test_preview_shows_the_customers_own_variant(shop: Shop) -> None:
     a = shop.cli("preview", "promo", "--customer", by_arm["A"]).output
     assert "20% off just for you" in b and "Take 20% off." in b
     assert "We miss you" in a and "Take" not in a
+
+
+def test_holdout_rows_do_not_count_toward_caps(shop: Shop) -> None:
+    # Given a global cap of one marketing message a week and two campaigns on one segment
+    build(shop, 150)
+    text = shop.config_path.read_text() + (
+        "  second:\n    segment: buyers\n    channels: [email]\n    template: promo\n"
+        '    schedule: "0 * * * *"\n'
+        "caps:\n  global: 1 per 7d\n")
+    shop.config_path.write_text(text, encoding="utf-8")
+    # When the A/B campaign runs first, then the other one
+    shop.cli("run-once", "promo")
+    shop.cli("run-once", "second")
+    # Then only the customers held out of the first can get the second
+    with engine(shop).connect() as conn:
+        rows = conn.execute(select(outbox.c.campaign, outbox.c.customer_id, outbox.c.status,
+                                   outbox.c.reason)).all()
+    held = {r.customer_id for r in rows if r.campaign == "promo" and r.status == "held_out"}
+    sent_second = {r.customer_id for r in rows if r.campaign == "second" and r.status == "sent"}
+    assert held and sent_second == held
+    capped = [r for r in rows if r.campaign == "second" and r.status == "skipped"]
+    assert len(capped) == 150 - len(held)
+    assert all(r.reason.startswith("capped:global") for r in capped)
