@@ -57,7 +57,10 @@ def latest_fire_time(loaded: LoadedConfig, campaign: str, now: datetime) -> date
     start of the current day in the config's time zone (at most one run a day).
     """
     tz = ZoneInfo(loaded.config.timezone)
-    local_now = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz)
+    utc_now = now.replace(tzinfo=ZoneInfo("UTC"))
+    # Compare fire times with the UTC instant: aware datetimes sharing one tzinfo are
+    # compared by wall clock, which is wrong inside the repeated autumn hour.
+    local_now = utc_now.astimezone(tz)
     schedule = loaded.config.campaigns[campaign].schedule
     if schedule:
         from apscheduler.triggers.cron import CronTrigger
@@ -68,15 +71,22 @@ def latest_fire_time(loaded: LoadedConfig, campaign: str, now: datetime) -> date
         # Walk forward from a day back is enough for all but yearly schedules.
         start = local_now - timedelta(days=1)
         fire = trigger.get_next_fire_time(None, start)
-        while fire is not None and fire <= local_now:
+        while fire is not None and fire <= utc_now:
             previous = fire
-            fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+            fire = trigger.get_next_fire_time(fire, _after(fire))
         if previous is None:
             fire = trigger.get_next_fire_time(None, probe)
-            while fire is not None and fire <= local_now:
+            while fire is not None and fire <= utc_now:
                 previous = fire
-                fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+                fire = trigger.get_next_fire_time(fire, _after(fire))
         if previous is not None:
             return previous.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
     midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
     return midnight.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+def _after(fire: datetime) -> datetime:
+    """One second after ``fire``, stepped in UTC: wall-clock arithmetic in the zone
+    returns into the repeated autumn hour and never gets past it."""
+    tz = fire.tzinfo
+    return (fire.astimezone(ZoneInfo("UTC")) + timedelta(seconds=1)).astimezone(tz)

@@ -258,6 +258,7 @@ def main() -> None:
 # does ``from dispatcher.cli import app`` and decorates its commands.
 COMMAND_MODULES: list[str] = [
     "dispatcher.cli_policy",
+    "dispatcher.cli_daemon",
     "dispatcher.cli_reports",
 ]
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -33,10 +37,30 @@ async def run_once(loaded: LoadedConfig, campaigns: list[str], now: datetime | N
     for name in by_priority:
         scheduled = latest_fire_time(loaded, name, plan_now)
         result.plans.append(plan_run(engine, loaded, name, scheduled, plan_now))
-    options = options or SenderOptions()
+    options = options or SenderOptions(lease=loaded.config.daemon.lease)
     options.wait_for_retries = timedelta(seconds=wait_retries)
     async with open_channels(loaded) as channels:
         sender = Sender(engine, loaded, channels, options)
-        result.stats = await sender.drain(campaigns)
+        # systemd stops a timer's one-shot with SIGTERM: finish in-flight sends, release
+        # the rest, exit cleanly (the next run continues).
+        with _stop_on_signals(sender):
+            result.stats = await sender.drain(campaigns)
     engine.dispose()
     return result
+
+
+@contextlib.contextmanager
+def _stop_on_signals(sender: Sender) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, sender.stop)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)

@@ -3,18 +3,27 @@
     claimer  --batches-->  queue (bounded: memory stays flat)  -->  workers (per-channel
     semaphore + rate limiter)  -->  outcomes  -->  writer (batched UPDATEs)
 
-A row is 'sending' from the moment it is leased until its outcome is written. If
-the process dies in between, the lease expires and recovery marks the row
-'uncertain' (never re-sent) unless its channel is idempotent.
+A row is 'sending' from the moment it is leased until its outcome is written.
+Just before the provider call a worker marks it started (``send_started_at``), in
+one transaction with every outcome recorded so far: so at any instant at most one
+started-but-unrecorded row exists per worker. If the process dies, recovery turns
+expired started rows 'uncertain' (never re-sent, unless the channel is idempotent)
+and expired unstarted rows 'pending' again: the uncertain window is the
+concurrency, not the claimed batch.
+
+``stop()`` (SIGTERM) stops claiming, lets in-flight sends finish and releases the
+leases of rows that had not started.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,12 +33,15 @@ from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 
 from channels.base import Channel, Failure, FailureKind, RenderedMessage
 
+from . import metrics
 from .compose import Recipient, compose
 from .config.load import LoadedConfig
 from .context import OrderStats, build_context
+from .control import paused_campaigns_query
 from .experiments.render import override_subject, variant_context, variant_folder
+from .guard import ErrorRateGuard
 from .links import LinkClaims, preferences_url, unsubscribe_url
-from .policy.sendcheck import check_at_send
+from .policy.sendcheck import SendTimeVerdict, check_at_send
 from .ratelimit import RateLimiter
 from .recipient_pacing import RecipientPacing
 from .recipients import load_customers, load_stats
@@ -48,6 +60,7 @@ class SendStats:
     retried: int = 0
     skipped: int = 0
     recovered_uncertain: int = 0
+    released: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -73,6 +86,7 @@ class _Outcome:
     failure: Failure | None = None
     reason: str | None = None
     not_before: datetime | None = None
+    sent_attempt: bool = False  # the provider was called (counts for the error-rate guard)
 
 
 @dataclass
@@ -91,7 +105,8 @@ class SenderOptions:
 class Sender:
     def __init__(self, engine: Engine, loaded: LoadedConfig, channels: dict[str, Channel],
                  options: SenderOptions | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 guard: ErrorRateGuard | None = None) -> None:
         self.engine = engine
         self.loaded = loaded
         self.channels = channels
@@ -105,35 +120,60 @@ class Sender:
         self._pacing = {name: RecipientPacing(rate) for name in channels
                         if (rate := getattr(settings[name], "per_recipient_rate", None))}
         self.stats = SendStats()
+        self.guard = guard or ErrorRateGuard(engine, loaded)
+        self._stopping = asyncio.Event()
+        self._start_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._committer: asyncio.Task[None] | None = None
+        self._outcomes: list[_Outcome] = []
+        # One writer at a time from this process: concurrent SQLite writers would sleep
+        # in the busy handler (milliseconds each) instead of queueing.
+        self._db_lock = asyncio.Lock()
+        self._claim_size = self.options.batch_size
 
     # -- public -----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop claiming; in-flight sends finish, unstarted rows are released."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     async def drain(self, campaigns: list[str] | None = None) -> SendStats:
         """Send every due row (of ``campaigns``), then return."""
         self.stats.recovered_uncertain += await asyncio.to_thread(self.recover_expired_leases)
-        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=self.options.batch_size * 2)
-        outcomes: list[_Outcome] = []
+        await asyncio.to_thread(self.guard.refresh)
+        outcomes = self._outcomes
         flushed = asyncio.Event()
         workers_count = min(500, sum(self.loaded.channel_settings[n].concurrency
                                      for n in self.channels) or 1)
+        # Claim about what the workers can start soon: rows leased but waiting in our
+        # queue are rows other dispatcher processes cannot take.
+        self._claim_size = min(self.options.batch_size, max(20, 2 * workers_count))
+        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=self._claim_size)
         writer = asyncio.create_task(self._writer(outcomes, flushed))
         workers = [asyncio.create_task(self._worker(queue, outcomes))
                    for _ in range(workers_count)]
         heartbeat = asyncio.create_task(self._heartbeat())
         deadline = self.clock() + self.options.wait_for_retries
         try:
-            while True:
-                jobs = await asyncio.to_thread(self._claim, campaigns)
+            while not self.stopping:
+                claimed = await self._in_db(self._claim, campaigns)
+                # Rendering happens outside the write lock and the claim's transaction.
+                jobs = await asyncio.to_thread(self._prepare_claimed, claimed)
                 if not jobs:
                     await queue.join()
                     await self._flush(outcomes)
                     wait = await asyncio.to_thread(self._next_due_in, campaigns, deadline)
                     if wait is None:
                         break
-                    await asyncio.sleep(wait)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), wait)
                     continue
                 for job in jobs:
                     await queue.put(job)
+            # Stopping: queued jobs are released by the workers; in-flight ones finish.
             await queue.join()
         finally:
             for _ in workers:
@@ -143,39 +183,62 @@ class Sender:
             heartbeat.cancel()
             writer.cancel()
             await asyncio.gather(*workers, heartbeat, writer, return_exceptions=True)
+            if self._committer is not None:
+                await asyncio.gather(self._committer, return_exceptions=True)
             await self._flush(outcomes)
+            self.stats.released += await asyncio.to_thread(self._release_unstarted)
         await asyncio.to_thread(self._finish_runs)
         return self.stats
 
     def recover_expired_leases(self) -> int:
-        """Rows left 'sending' by a dead worker: uncertain, or pending again if idempotent."""
+        """Rows left 'sending' by a dead worker: uncertain if the send had started (or
+        pending again if the channel is idempotent); pending again if it had not."""
         now = self.clock()
         idempotent = [n for n, s in self.loaded.channel_settings.items() if s.idempotent]
         expired = and_(outbox.c.status == "sending", outbox.c.lease_until < now)
         with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(expired, outbox.c.send_started_at.is_(None))
+                         .values(status="pending", lease_until=None, leased_by=None,
+                                 attempts=outbox.c.attempts - 1, updated_at=now,
+                                 reason="lease expired before sending; released"))
             if idempotent:
                 conn.execute(update(outbox).where(expired, outbox.c.channel.in_(idempotent))
                              .values(status="pending", lease_until=None, leased_by=None,
-                                     updated_at=now, reason="lease expired; idempotent resend"))
+                                     send_started_at=None, updated_at=now,
+                                     reason="lease expired; idempotent resend"))
             result = conn.execute(update(outbox).where(expired).values(
                 status="uncertain", lease_until=None, updated_at=now,
                 reason="worker stopped while sending; not re-sent (at-most-once)"))
+        return int(result.rowcount or 0)
+
+    def _release_unstarted(self) -> int:
+        """Give back our leased rows that never reached the provider (on stop or error)."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(outbox).where(outbox.c.status == "sending",
+                                     outbox.c.leased_by == self.options.worker_id,
+                                     outbox.c.send_started_at.is_(None))
+                .values(status="pending", lease_until=None, leased_by=None,
+                        attempts=outbox.c.attempts - 1, updated_at=now,
+                        reason="released: dispatcher stopped before sending"))
         return int(result.rowcount or 0)
 
     # -- claiming -----------------------------------------------------------------------
 
     def _due(self, campaigns: list[str] | None, now: datetime) -> Any:
         cond = and_(outbox.c.status == "pending", outbox.c.not_before <= now,
-                    outbox.c.channel.in_(list(self.channels)))
+                    outbox.c.channel.in_(list(self.channels)),
+                    outbox.c.campaign.not_in(paused_campaigns_query()))
         if campaigns:
             cond = and_(cond, outbox.c.campaign.in_(campaigns))
         return cond
 
-    def _claim(self, campaigns: list[str] | None) -> list[_Job]:
+    def _claim(self, campaigns: list[str] | None) -> Sequence[Any]:
         now = self.clock()
         ids = (select(outbox.c.id).where(self._due(campaigns, now))
                .order_by(outbox.c.not_before, outbox.c.id)
-               .limit(self.options.batch_size)
+               .limit(self._claim_size)
                .with_for_update(skip_locked=True))
         with self.engine.begin() as conn:
             claimed = conn.execute(
@@ -187,13 +250,21 @@ class Sender:
                            outbox.c.attempts, outbox.c.address_id, outbox.c.customer_id,
                            outbox.c.variant)
             ).all()
-            if not claimed:
-                return []
-            return self._prepare(conn, claimed)
+        return claimed
 
-    def _prepare(self, conn: Any, claimed: Sequence[Any]) -> list[_Job]:
+    def _prepare_claimed(self, claimed: Sequence[Any]) -> list[_Job]:
+        if not claimed:
+            return []
+        # Send-time policy may write (deferrals): its own short transaction, so that
+        # rendering below does not hold the database's write lock.
+        with self.engine.begin() as conn:
+            verdict = check_at_send(conn, self.loaded, claimed, self.clock())
+        with self.engine.connect() as conn:
+            return self._prepare(conn, claimed, verdict)
+
+    def _prepare(self, conn: Any, claimed: Sequence[Any],
+                 verdict: SendTimeVerdict) -> list[_Job]:
         """Re-check reachability at send time, then render each message."""
-        verdict = check_at_send(conn, self.loaded, claimed, self.clock())
         claimed = [row for row in claimed if row.id not in verdict.deferred]
         address_ids = [row.address_id for row in claimed]
         usable: dict[int, Any] = {}
@@ -268,11 +339,23 @@ class Sender:
             try:
                 if job is None:
                     return
-                outcomes.append(await self._send_one(job))
+                outcome = await self._send_one(job)
+                if outcome is None:
+                    continue
+                outcomes.append(outcome)
+                metrics.record_outcome(job.channel, outcome.status, outcome.reason,
+                                       outcome.failure.kind.value if outcome.failure else None)
+                if outcome.sent_attempt or outcome.status == "failed":
+                    await self.guard.observe(job.campaign, outcome.status != "sent",
+                                             outcome.reason, self.clock())
             finally:
                 queue.task_done()
 
-    async def _send_one(self, job: _Job) -> _Outcome:
+    async def _send_one(self, job: _Job) -> _Outcome | None:
+        if self.stopping:
+            return _Outcome(job, "released", reason="released: dispatcher stopping")
+        if self.guard.is_paused(job.campaign):
+            return _Outcome(job, "released", reason="released: campaign paused")
         if job.skip_reason:
             return _Outcome(job, "skipped", reason=job.skip_reason)
         if job.problem or job.message is None:
@@ -287,28 +370,79 @@ class Sender:
             if pacing is not None:
                 await pacing.acquire(job.message.to)
             try:
-                provider_id = await channel.send(job.message)
-            except Exception as exc:  # classified below; nothing escapes unrecorded
-                failure = channel.classify(exc)
-                if failure.retry_after and limiter is not None:
-                    await limiter.pause(failure.retry_after)
-                return self._failed(job, failure)
+                if self.stopping or self.guard.is_paused(job.campaign):
+                    why = "dispatcher stopping" if self.stopping else "campaign paused"
+                    return _Outcome(job, "released", reason=f"released: {why}")
+                try:
+                    await self._begin(job.outbox_id)
+                except Exception:  # the row stays unstarted: recovery makes it pending again
+                    log.exception("could not mark a send as started",
+                                  extra={"campaign": job.campaign, "outbox_id": job.outbox_id})
+                    return None
+                started = time.monotonic()
+                try:
+                    provider_id = await channel.send(job.message)
+                except Exception as exc:  # classified below; nothing escapes unrecorded
+                    metrics.observe_latency(job.channel, time.monotonic() - started)
+                    failure = channel.classify(exc)
+                    if failure.retry_after and limiter is not None:
+                        await limiter.pause(failure.retry_after)
+                    outcome = self._failed(job, failure)
+                    outcome.sent_attempt = True
+                    return outcome
+                metrics.observe_latency(job.channel, time.monotonic() - started)
             finally:
                 if pacing is not None:
                     pacing.release(job.message.to)
-        return _Outcome(job, "sent", provider_id=provider_id)
+        return _Outcome(job, "sent", provider_id=provider_id, sent_attempt=True)
+
+    async def _in_db(self, function: Callable[..., Any], *args: Any) -> Any:
+        async with self._db_lock:
+            return await asyncio.to_thread(function, *args)
+
+    async def _begin(self, outbox_id: int) -> None:
+        """Durably mark ``outbox_id`` started, together with every outcome so far.
+
+        Workers arriving while a commit is in progress join the next one, so the
+        marks are batched without delaying anybody by a timer.
+        """
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._start_waiters.append((outbox_id, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_starts())
+        await future
+
+    async def _commit_starts(self) -> None:
+        while self._start_waiters:
+            waiters, self._start_waiters = self._start_waiters, []
+            batch = self._outcomes[:]
+            del self._outcomes[:len(batch)]
+            try:
+                await self._in_db(self._write, batch, [oid for oid, _ in waiters])
+            except Exception as exc:
+                self._outcomes[:0] = batch  # keep them for the next write
+                for _, future in waiters:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, future in waiters:
+                if not future.done():
+                    future.set_result(None)
 
     def _failed(self, job: _Job, failure: Failure) -> _Outcome:
         settings = self.loaded.channel_settings[job.channel]
         log.info("send failed", extra={"campaign": job.campaign, "outbox_id": job.outbox_id,
                                        "failure": failure.kind.value, "reason": failure.reason})
-        if failure.kind is FailureKind.RETRYABLE and job.attempts < settings.max_attempts:
+        # A systemic failure (our credentials, our network) is not the recipient's
+        # fault: retry it like a temporary one; the error-rate guard pauses the campaign.
+        retryable = failure.kind is FailureKind.RETRYABLE or failure.systemic
+        if retryable and job.attempts < settings.max_attempts:
             delay = backoff(job.attempts, settings.retry_base, settings.retry_cap,
                             failure.retry_after)
             return _Outcome(job, "pending", failure=failure, reason=failure.reason,
                             not_before=self.clock() + delay)
         reason = failure.reason
-        if failure.kind is FailureKind.RETRYABLE:
+        if retryable:
             reason = f"gave up after {job.attempts} attempts: {failure.reason}"
         return _Outcome(job, "failed", failure=failure, reason=reason)
 
@@ -325,23 +459,29 @@ class Sender:
             return
         batch = outcomes[:]
         del outcomes[:len(batch)]
-        await asyncio.to_thread(self._write, batch)
+        await self._in_db(self._write, batch)
 
-    def _write(self, batch: list[_Outcome]) -> None:
+    def _write(self, batch: list[_Outcome], starts: Sequence[int] = ()) -> None:
         now = self.clock()
         params = []
         for o in batch:
             stat = {"sent": "sent", "failed": "failed", "pending": "retried",
-                    "skipped": "skipped"}[o.status]
+                    "skipped": "skipped", "released": "released"}[o.status]
             setattr(self.stats, stat, getattr(self.stats, stat) + 1)
+            released = o.status == "released"
             params.append({
-                "oid": o.job.outbox_id, "st": o.status, "pid": o.provider_id,
+                "oid": o.job.outbox_id, "st": "pending" if released else o.status,
+                "da": 1 if released else 0, "pid": o.provider_id,
                 "rsn": o.reason, "ecl": o.failure.kind.value if o.failure else None,
                 "err": o.failure.reason if o.failure and o.status != "sent" else None,
                 "nb": o.not_before, "sat": now if o.status == "sent" else None,
                 "dk": o.status not in ("skipped",),
             })
         if not self.options.log_sends:
+            if starts:
+                with self.engine.begin() as conn:
+                    conn.execute(update(outbox).where(outbox.c.id.in_(starts))
+                                 .values(send_started_at=now))
             return
         statement = (
             update(outbox).where(outbox.c.id == bindparam("oid")).values(
@@ -349,13 +489,18 @@ class Sender:
                 error_class=bindparam("ecl"), last_error=bindparam("err"),
                 not_before=func.coalesce(bindparam("nb"), outbox.c.not_before),
                 sent_at=bindparam("sat"), lease_until=None, leased_by=None, updated_at=now,
+                attempts=outbox.c.attempts - bindparam("da"), send_started_at=None,
             )
         )
         gone = [o for o in batch if o.failure and (
             o.failure.kind is FailureKind.RECIPIENT_GONE or o.failure.address_invalid)]
         skipped = [o.job.outbox_id for o in batch if o.status == "skipped"]
         with self.engine.begin() as conn:
-            conn.execute(statement, params)
+            if params:
+                conn.execute(statement, params)
+            if starts:
+                conn.execute(update(outbox).where(outbox.c.id.in_(list(starts)))
+                             .values(send_started_at=now))
             if skipped:
                 # A skipped row no longer holds the campaign's once_per key.
                 conn.execute(update(outbox).where(outbox.c.id.in_(skipped))
@@ -370,7 +515,9 @@ class Sender:
         while True:
             await asyncio.sleep(interval)
             now = self.clock()
-            await asyncio.to_thread(self._extend_leases, now)
+            await self._in_db(self._extend_leases, now)
+            # Notice an operator's pause or resume while we are draining.
+            await asyncio.to_thread(self.guard.refresh)
 
     def _extend_leases(self, now: datetime) -> None:
         with self.engine.begin() as conn:
@@ -382,7 +529,8 @@ class Sender:
         now = self.clock()
         if now >= deadline:
             return None
-        cond = and_(outbox.c.status == "pending", outbox.c.channel.in_(list(self.channels)))
+        cond = and_(outbox.c.status == "pending", outbox.c.channel.in_(list(self.channels)),
+                    outbox.c.campaign.not_in(paused_campaigns_query()))
         if campaigns:
             cond = and_(cond, outbox.c.campaign.in_(campaigns))
         with self.engine.connect() as conn:

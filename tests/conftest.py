@@ -20,3 +20,6 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Shop:
     monkeypatch.delenv("DISPATCHER_DATABASE_URL", raising=False)
     monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
     return Shop(tmp_path)
+
+# A real throwaway PostgreSQL for the session (tests/pg.py): postgres_server, pg_url, db_url.
+from .pg import db_url, pg_url, postgres_server  # noqa: E402, F401

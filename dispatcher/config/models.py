@@ -44,6 +44,19 @@ class DatabaseConfig(Strict):
     echo: bool = False
 
 
+class DaemonConfig(Strict):
+    """How ``dispatcher run`` serves HTTP and drains the outbox."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # How often the sender looks for rows that became due (retries, quiet hours).
+    poll_interval: Duration = timedelta(seconds=2)
+    # A worker's claim on outbox rows; renewed while it lives, recovered after it dies.
+    lease: Duration = timedelta(minutes=5)
+    # SIGTERM waits this long for in-flight sends before exiting anyway.
+    shutdown_timeout: Duration = timedelta(seconds=30)
+
+
 class CampaignConfig(Strict):
     description: str = ""
     segment: str
@@ -56,6 +69,10 @@ class CampaignConfig(Strict):
     kind: Literal["marketing", "transactional"] = "marketing"
     priority: int = 100  # higher plans first when campaigns run together (caps)
     enabled: bool = True
+    # Auto-pause: stop sending when this share of recent attempts failed (null: never),
+    # judged once at least ``pause_min_attempts`` attempts were made.
+    pause_on_error_rate: float | None = Field(default=0.5, gt=0, le=1)
+    pause_min_attempts: int = Field(default=20, ge=1)
     cap: CapSpec | None = None  # e.g. "1 per 30d" for this campaign alone
     # Latest time a message may go out (naive = config timezone); a quiet-hours wait
     # past it is a skip (quiet_hours_expired).
@@ -86,6 +103,7 @@ class CampaignConfig(Strict):
 class Config(Strict):
     shop: ShopConfig = Field(default_factory=ShopConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     timezone: TimeZoneName = "UTC"
     templates: str = "templates"
     # Channel settings are validated by each channel's own settings model (channels registry).

@@ -142,6 +142,9 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("lease_until", DateTime),
     Column("leased_by", String(64)),
+    # Set (and committed) just before the provider call: a 'sending' row whose lease
+    # expired is 'uncertain' only if it had started; an unstarted one is pending again.
+    Column("send_started_at", DateTime),
     Column("provider_id", Text),
     Column("error_class", String(16)),
     Column("last_error", Text),
@@ -189,6 +192,17 @@ test_sends = Table(
     Column("channel", String(16), nullable=False),
     Column("provider_id", Text),
     Column("created_at", DateTime, nullable=False),
+)
+
+# Per-campaign operational state: paused by a person or by the error-rate guard.
+campaign_state = Table(
+    "campaign_state",
+    metadata,
+    Column("campaign", String(128), primary_key=True),
+    Column("paused_at", DateTime),
+    Column("paused_by", String(16)),  # 'operator' | 'error_rate'
+    Column("paused_reason", Text),
+    Column("updated_at", DateTime, nullable=False),
 )
 
 # Consent history: every grant or withdrawal, where it came from and the wording

@@ -37,6 +37,7 @@ ROUTE_MODULES: list[str] = [
     "dispatcher.web.twilio_hooks:routes",
     "dispatcher.web.unsubscribe:routes",
     "dispatcher.web.bounces:routes",
+    "dispatcher.web.metrics:routes",
 ]
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:30:39.193410
+Create Date: 2026-11-23 12:58:58.178015
 """
 
 from __future__ import annotations
@@ -33,6 +33,14 @@ def upgrade() -> None:
     with op.batch_alter_table('bounces', schema=None) as batch_op:
         batch_op.create_index('ix_bounces_channel_hash_at', ['channel', 'address_hash', 'at'], unique=False)
 
+    op.create_table('campaign_state',
+    sa.Column('campaign', sa.String(length=128), nullable=False),
+    sa.Column('paused_at', sa.DateTime(), nullable=True),
+    sa.Column('paused_by', sa.String(length=16), nullable=True),
+    sa.Column('paused_reason', sa.Text(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('campaign', name=op.f('pk_campaign_state'))
+    )
     op.create_table('consent_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('customer_id', sa.String(length=64), nullable=False),
@@ -172,6 +180,7 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('lease_until', sa.DateTime(), nullable=True),
     sa.Column('leased_by', sa.String(length=64), nullable=True),
+    sa.Column('send_started_at', sa.DateTime(), nullable=True),
     sa.Column('provider_id', sa.Text(), nullable=True),
     sa.Column('error_class', sa.String(length=16), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
@@ -241,6 +250,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_consent_events_channel_hash')
 
     op.drop_table('consent_events')
+    op.drop_table('campaign_state')
     with op.batch_alter_table('bounces', schema=None) as batch_op:
         batch_op.drop_index('ix_bounces_channel_hash_at')
 

@@ -1,0 +1,114 @@
+"""Commands of the long-running service: run, status, pause, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from dispatcher.cli import ConfigOption, _check_campaigns, _load, app, console, err_console
+
+# Data (reasons, ids) printed as is: no markup, no colouring, no wrapping mid-line.
+PLAIN: dict[str, Any] = {"markup": False, "highlight": False, "soft_wrap": True}
+
+
+@app.command()
+def run(config: ConfigOption = None,
+        host: Annotated[str | None, typer.Option(help="HTTP host (default: daemon.host)")] = None,
+        port: Annotated[int | None, typer.Option(help="HTTP port (default: daemon.port)")] = None,
+        no_http: Annotated[bool, typer.Option("--no-http", help="Do not serve HTTP")] = False,
+        ) -> None:
+    """Run the dispatcher: schedules, HTTP app and sender. SIGHUP reloads, SIGTERM stops."""
+    from .daemon.service import Daemon
+    from .logs import configure_logging
+
+    if logging.getLogger("dispatcher").level > logging.INFO:
+        configure_logging(logging.INFO)
+    loaded = _load(config)
+    code = asyncio.run(Daemon(loaded, host, port, serve_http=not no_http).run())
+    raise typer.Exit(code)
+
+
+@app.command()
+def status(config: ConfigOption = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Machine-readable")] = False,
+           ) -> None:
+    """Runs, outbox by state, paused campaigns, uncertain rows and the last errors."""
+    from .app import open_store
+    from .status import collect
+
+    loaded = _load(config)
+    engine = open_store(loaded)
+    data = collect(engine)
+    engine.dispose()
+    if as_json:
+        console.print_json(json.dumps(data.as_dict(), default=str))
+        return
+    table = Table(title="outbox")
+    states = sorted({s for counts in data.outbox.values() for s in counts})
+    table.add_column("campaign")
+    for state in states:
+        table.add_column(state, justify="right")
+    for campaign, counts in sorted(data.outbox.items()):
+        table.add_row(campaign, *[str(counts.get(s, 0)) for s in states])
+    console.print(table)
+    runs = Table(title=f"recent runs ({data.missed_total} missed in all)")
+    for column in ("run", "campaign", "scheduled (UTC)", "status"):
+        runs.add_column(column)
+    for r in data.runs:
+        runs.add_row(str(r["id"]), r["campaign"], str(r["scheduled_for"]), r["status"])
+    console.print(runs)
+    if data.paused:
+        for p in data.paused:
+            console.print(f"PAUSED {p.campaign} since {p.paused_at:%Y-%m-%d %H:%M} UTC "
+                          f"by {p.paused_by}: {p.reason}", **PLAIN)
+        console.print("resume with: dispatcher resume CAMPAIGN")
+    else:
+        console.print("paused campaigns: none")
+    console.print(f"uncertain rows (sent or not, unknown; never re-sent): "
+                  f"{data.uncertain_total}")
+    for u in data.uncertain:
+        console.print(f"  outbox {u['id']} {u['campaign']} customer {u['customer_id']} "
+                      f"via {u['channel']} at {u['updated_at']}", **PLAIN)
+    if data.errors:
+        console.print("last errors:")
+        for e in data.errors:
+            console.print(f"  outbox {e['id']} {e['campaign']} customer {e['customer_id']} "
+                          f"{e['status']} after {e['attempts']} attempt(s): "
+                          f"[{e['error_class']}] {e['reason'] or e['last_error']}",
+                          **PLAIN)
+
+
+@app.command()
+def pause(campaign: str, config: ConfigOption = None,
+          reason: Annotated[str, typer.Option(help="Why (shown by status)")] = "paused by operator",
+          ) -> None:
+    """Stop sending CAMPAIGN (planned messages wait) until `dispatcher resume`."""
+    from .app import open_store
+    from .control import pause as do_pause
+
+    loaded = _load(config)
+    _check_campaigns(loaded, [campaign])
+    engine = open_store(loaded)
+    changed = do_pause(engine, campaign, "operator", reason)
+    console.print(f"{campaign}: {'paused' if changed else 'was already paused'}")
+
+
+@app.command()
+def resume(campaign: str, config: ConfigOption = None) -> None:
+    """Continue CAMPAIGN where it stopped; what was sent is not sent again."""
+    from .app import open_store
+    from .control import resume as do_resume
+
+    loaded = _load(config)
+    _check_campaigns(loaded, [campaign])
+    engine = open_store(loaded)
+    if not do_resume(engine, campaign):
+        err_console.print(f"{campaign} was not paused")
+        return
+    console.print(f"{campaign}: resumed; pending messages will be sent by the next "
+                  f"`dispatcher run-once` or by the running daemon")

@@ -1,0 +1,1 @@
+"""The long-running ``dispatcher run`` service: schedules, HTTP, background services, sender."""

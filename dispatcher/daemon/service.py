@@ -1,0 +1,261 @@
+"""``dispatcher run``: one process holding the scheduler, the HTTP app, the background
+services and the sender loop.
+
+    startup   migrate, record/catch up missed runs, schedule, serve, READY=1
+    fire      plan the due run (idempotent), wake the sender
+    sender    drain due rows; sleep poll_interval or until woken; repeat
+    SIGHUP    load + validate the config; swap it in, or keep the old one and log why
+    SIGTERM   STOPPING=1, stop scheduling and claiming, let in-flight sends finish
+              (bounded by shutdown_timeout), release unstarted leases, exit 0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ..app import latest_fire_time, open_channels, open_store
+from ..config.errors import ConfigError
+from ..config.load import LoadedConfig, load_config
+from ..guard import ErrorRateGuard
+from ..planner import plan_run
+from ..sender import Sender, SenderOptions
+from ..services import BACKGROUND_SERVICES
+from ..store.db import utcnow
+from .missed import catch_up
+from .schedule import install_jobs, make_scheduler
+from .sdnotify import notify
+
+log = logging.getLogger("dispatcher.daemon")
+
+
+class Daemon:
+    def __init__(self, loaded: LoadedConfig, host: str | None = None,
+                 port: int | None = None, serve_http: bool = True) -> None:
+        self.loaded = loaded
+        self.host = host or loaded.config.daemon.host
+        self.port = loaded.config.daemon.port if port is None else port
+        self.serve_http = serve_http
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._generation = 0
+        self._sender: Sender | None = None
+        self._engine: Engine | None = None
+        self._guard: ErrorRateGuard | None = None
+        self._scheduler: Any = None
+        self._web_state: Any = None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        self._engine = engine = await asyncio.to_thread(open_store, self.loaded)
+        self._guard = ErrorRateGuard(engine, self.loaded)
+        with contextlib.suppress(ImportError):  # the web extra may be missing
+            from ..web.app import WebState
+
+            self._web_state = WebState(self.loaded, engine, {"daemon": self})
+        try:
+            done = await asyncio.to_thread(catch_up, engine, self.loaded, utcnow())
+            if done.planned:
+                self._wake.set()
+            self._scheduler = make_scheduler(self.loaded)
+            install_jobs(self._scheduler, self.loaded, self._fire)
+            self._scheduler.start()
+
+            server, server_task = await self._start_http(engine)
+            stop_services = asyncio.Event()
+            services = self._start_services(stop_services)
+            sender_task = asyncio.create_task(self._send_loop(), name="sender")
+            notify("READY=1\nSTATUS=dispatching")
+            log.info("dispatcher running (pid %d)", _pid())
+
+            await self._stop.wait()
+            notify("STOPPING=1")
+            log.info("stopping: no new claims; waiting for in-flight sends")
+            self._scheduler.shutdown(wait=False)
+            await self._stop_sender(sender_task)
+            stop_services.set()
+            await _finish(services, timeout=5)
+            if server is not None:
+                server.should_exit = True
+                await _finish([server_task], timeout=5)
+        finally:
+            engine.dispose()
+        log.info("stopped")
+        return 0
+
+    def request_stop(self) -> None:
+        if not self._stop.is_set():
+            log.info("shutdown requested")
+        self._stop.set()
+        if self._sender is not None:
+            self._sender.stop()
+
+    async def reload(self) -> bool:
+        """Load and validate the config again; keep the running one if it is invalid."""
+        path = self.loaded.path
+        try:
+            new = await asyncio.to_thread(_load_and_validate, path)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                log.error("config reload: %s", issue)
+            log.error("config reload rejected (%d problem(s)); still running the previous config",
+                      len(exc.issues))
+            return False
+        if new.database_url() != self.loaded.database_url():
+            log.warning("config reload: a new database URL takes effect only after a restart")
+        self.loaded = new
+        if self._guard is not None:
+            self._guard.loaded = new
+        if self._web_state is not None:
+            self._web_state.loaded = new
+        if self._scheduler is not None:
+            install_jobs(self._scheduler, new, self._fire)
+        self._generation += 1  # the sender reopens channels with the new settings
+        if self._sender is not None:
+            self._sender.stop()
+        self._wake.set()
+        log.info("config reloaded from %s", path)
+        return True
+
+    # -- scheduling ---------------------------------------------------------------------
+
+    async def _fire(self, campaign: str) -> None:
+        if self._stop.is_set() or campaign not in self.loaded.config.campaigns:
+            return
+        assert self._engine is not None
+        loaded = self.loaded
+        now = utcnow()
+        scheduled = latest_fire_time(loaded, campaign, now)
+        try:
+            result = await asyncio.to_thread(plan_run, self._engine, loaded, campaign,
+                                             scheduled, now)
+        except Exception:
+            log.exception("planning failed", extra={"campaign": campaign})
+            return
+        log.info("run %s: %s, %d to send", result.run_id,
+                 "planned" if result.created else "already planned by another dispatcher",
+                 result.funnel.to_send if result.created else 0,
+                 extra={"campaign": campaign, "run_id": result.run_id})
+        self._wake.set()
+
+    # -- sending --------------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        assert self._engine is not None and self._guard is not None
+        while not self._stop.is_set():
+            generation, loaded = self._generation, self.loaded
+            options = SenderOptions(lease=loaded.config.daemon.lease)
+            try:
+                async with open_channels(loaded) as channels:
+                    while not self._stop.is_set() and generation == self._generation:
+                        self._wake.clear()
+                        sender = Sender(self._engine, loaded, channels, options,
+                                        guard=self._guard)
+                        self._sender = sender
+                        if self._stop.is_set():
+                            sender.stop()
+                        stats = await sender.drain()
+                        self._sender = None
+                        if stats.sent or stats.failed or stats.recovered_uncertain:
+                            log.info("sender: %s", stats.as_dict())
+                        await self._idle(loaded.config.daemon.poll_interval.total_seconds())
+            except Exception:
+                # The database or a provider library failed outside a send: log, wait, retry.
+                self._sender = None
+                log.exception("sender loop failed; retrying")
+                await self._idle(loaded.config.daemon.poll_interval.total_seconds())
+
+    async def _idle(self, seconds: float) -> None:
+        waits = [asyncio.create_task(self._stop.wait()), asyncio.create_task(self._wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+
+    async def _stop_sender(self, task: asyncio.Task[None]) -> None:
+        if self._sender is not None:
+            self._sender.stop()
+        timeout = self.loaded.config.daemon.shutdown_timeout.total_seconds()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            # In-flight provider calls did not return in time: those rows stay 'sending'
+            # and become 'uncertain' after their lease; never re-sent.
+            log.error("in-flight sends did not finish within %ss; exiting anyway", timeout)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # -- HTTP and services ------------------------------------------------------------------
+
+    async def _start_http(self, engine: Engine) -> tuple[Any, asyncio.Task[Any] | None]:
+        if not self.serve_http:
+            return None, None
+        try:
+            from ..web.app import create_app
+            from .web import make_server
+        except ImportError as exc:
+            log.warning("HTTP app disabled (install the 'web' extra): %s", exc)
+            return None, None
+        server = make_server(create_app(self._web_state), self.host, self.port)
+        task = asyncio.create_task(server.serve(), name="http")
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if task.done():
+            task.result()  # a bind error: raise it, the daemon cannot serve
+        log.info("HTTP on http://%s:%d", self.host, self.port)
+        return server, task
+
+    def _start_services(self, stop: asyncio.Event) -> list[asyncio.Task[Any]]:
+        tasks = []
+        for path in BACKGROUND_SERVICES:
+            module_name, _, attr = path.partition(":")
+            function = getattr(importlib.import_module(module_name), attr)
+            tasks.append(asyncio.create_task(_guarded(path, function(self._web_state, stop)),
+                                             name=path))
+        return tasks
+
+
+def _load_and_validate(path: Any) -> LoadedConfig:
+    from ..validate import validate_all
+
+    loaded = load_config(path)
+    validate_all(loaded)  # templates must still render: raises ConfigError
+    return loaded
+
+
+async def _guarded(name: str, coroutine: Any) -> None:
+    try:
+        await coroutine
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background service %s failed", name)
+
+
+async def _finish(tasks: list[Any], timeout: float) -> None:
+    tasks = [t for t in tasks if t is not None]
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()

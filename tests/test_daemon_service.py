@@ -1,0 +1,140 @@
+"""``dispatcher run`` as systemd would run it: READY/STOPPING, HTTP, SIGTERM, SIGHUP."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .daemon_peers import Output, SinkHandler, build_shop, start, states, wait_until
+from .shop import Shop
+from .smtp_server import SMTPServer, free_port
+
+
+def plan_without_sending(shop: Shop) -> None:
+    """Plan today's run while paused, so the daemon under test does the sending."""
+    shop.cli("pause", "win_back")
+    shop.cli("run-once", "win_back", "--wait-retries", "0")
+    shop.cli("resume", "win_back")
+
+
+def test_sigterm_during_sends_exits_0_and_leaves_nothing_sending(
+        shop: Shop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    notify_path = str(tmp_path / "notify.sock")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(notify_path)
+    notify.settimeout(60)
+    monkeypatch.setenv("NOTIFY_SOCKET", notify_path)
+    handler = SinkHandler(delay=0.2)  # a slow relay: sends are in flight when SIGTERM comes
+    port = free_port()
+    with SMTPServer(handler) as smtp:
+        build_shop(shop, smtp.port, 200, concurrency=4)
+        plan_without_sending(shop)
+        proc = start(shop, shop.db_url(), "run", "--port", str(port))
+        output = Output(proc)
+        try:
+            # Given a daemon that told systemd it is ready and is sending
+            assert notify.recv(1024).startswith(b"READY=1")
+            base = f"http://127.0.0.1:{port}"
+            assert httpx.get(f"{base}/healthz").text == "ok"
+            wait_until(lambda: handler.count() >= 8, proc=proc)
+            metrics = httpx.get(f"{base}/metrics").text
+            assert 'dispatcher_messages_total{channel="email",status="sent"}' in metrics
+            assert 'dispatcher_outbox_rows{campaign="win_back",status="' in metrics
+            depth = re.search(r'dispatcher_queue_depth\{channel="email"\} (\S+)', metrics)
+            assert depth is not None and float(depth.group(1)) > 0
+            assert "dispatcher_send_seconds_bucket" in metrics
+            # When systemd stops it
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0, output.text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert notify.recv(1024) == b"STOPPING=1"
+    # Then every send that started was recorded, and the rest waits for the next start
+    final = states(shop.db_url())
+    assert "sending" not in final and "uncertain" not in final
+    assert final["sent"] == handler.count()
+    assert final["sent"] + final["pending"] == 200 and final["pending"] > 0
+    assert len(set(handler.recipients())) == handler.count()
+
+
+def test_sighup_reloads_a_valid_config_and_keeps_the_old_one_when_invalid(
+        shop: Shop) -> None:
+    with SMTPServer(SinkHandler()) as smtp:
+        build_shop(shop, smtp.port, 5)
+        proc = start(shop, shop.db_url(), "run", "--no-http")
+        output = Output(proc)
+        try:
+            output.wait_for("dispatcher running")
+            good = shop.config_path.read_text()
+            # An invalid edit: the error is logged with its place; the daemon keeps going.
+            shop.config_path.write_text(good.replace("segment: lapsed", "segment: lapsd"))
+            proc.send_signal(signal.SIGHUP)
+            output.wait_for("config reload rejected")
+            assert "config.yaml:" in output.text() and "unknown segment 'lapsd'" in output.text()
+            assert proc.poll() is None
+            # A valid edit (a second campaign) is picked up.
+            shop.config_path.write_text(good.replace("campaigns:\n", (
+                "campaigns:\n  second:\n    segment: lapsed\n    template: win_back\n"
+                "    schedule: \"30 9 * * *\"\n"), 1))
+            proc.send_signal(signal.SIGHUP)
+            output.wait_for("config reloaded")
+            assert "scheduled 2 campaign(s): second, win_back" in output.text()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+@pytest.mark.postgres
+def test_two_daemons_on_one_postgresql_share_the_work_and_send_once(
+        shop: Shop, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPATCHER_DATABASE_URL", pg_url)
+    handler = SinkHandler(delay=0.05)
+    with SMTPServer(handler) as smtp:
+        # Same config, same every-minute schedule; the last run was two minutes ago,
+        # so both daemons fire the latest run at startup (inside its 10 minute grace).
+        build_shop(shop, smtp.port, 400, concurrency=4, schedule="* * * * *",
+                   campaign_extra="grace: 10m\nonce_per: customer")
+        shop.cli("pause", "win_back")
+        shop.cli("run-once", "win_back", "--wait-retries", "0",
+                 "--at", _minutes_ago(2))
+        shop.cli("resume", "win_back")
+        first = start(shop, pg_url, "run", "--no-http")
+        second = start(shop, pg_url, "run", "--no-http")
+        outputs = [Output(first), Output(second)]
+        try:
+            wait_until(lambda: states(pg_url)["sent"] == 400, timeout=120)
+            for proc in (first, second):
+                proc.send_signal(signal.SIGTERM)
+            codes = [first.wait(timeout=60), second.wait(timeout=60)]
+        finally:
+            for proc in (first, second):
+                if proc.poll() is None:
+                    proc.kill()
+    texts = [o.text() for o in outputs]
+    assert codes == [0, 0], texts
+    received = Counter(handler.recipients())
+    assert len(received) == 400 and set(received.values()) == {1}
+    sent_by = [_sent_in(text) for text in texts]
+    assert all(n > 0 for n in sent_by), sent_by  # both did part of the work
+    assert sum(sent_by) == 400
+
+
+def _minutes_ago(minutes: int) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).replace(tzinfo=None).isoformat()
+
+
+def _sent_in(text: str) -> int:
+    import re
+
+    return sum(int(n) for n in re.findall(r"sender: \{'sent': (\d+)", text))
