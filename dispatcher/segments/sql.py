@@ -50,18 +50,50 @@ def _month_day_default(element: month_day, compiler: Any, **kw: Any) -> str:
     return f"to_char({compiler.process(element.clauses, **kw)}, 'MM-DD')"
 
 
-def order_stats_subquery():
+# Which order aggregate each field needs. Only those are computed: ``sum(total)`` makes
+# the database read every order row, where count/min/max of ``placed_at`` come from the
+# (customer_id, placed_at) index alone (measured: a 1,000,000-customer win-back plan on
+# SQLite spent most of its extra time over a hand-written query here).
+_AGGREGATES = {
+    "orders_count": ("orders_count",),
+    "total_spent": ("total_spent",),
+    "avg_order_value": ("total_spent", "orders_count"),
+    "first_order_age": ("first_order_at",),
+    "last_order_age": ("last_order_at",),
+    "ordered_since_cart": ("last_order_at",),
+}
+
+
+def order_stats_subquery(needed: set[str] | None = None):
+    """Per customer: orders_count always, and the other aggregates in ``needed`` (all
+    of them when None)."""
+    columns = {
+        "total_spent": func.sum(orders.c.total).label("total_spent"),
+        "first_order_at": func.min(orders.c.placed_at).label("first_order_at"),
+        "last_order_at": func.max(orders.c.placed_at).label("last_order_at"),
+    }
+    chosen = [c for name, c in columns.items() if needed is None or name in needed]
     return (
-        select(
-            orders.c.customer_id,
-            func.count().label("orders_count"),
-            func.sum(orders.c.total).label("total_spent"),
-            func.min(orders.c.placed_at).label("first_order_at"),
-            func.max(orders.c.placed_at).label("last_order_at"),
-        )
+        select(orders.c.customer_id, func.count().label("orders_count"), *chosen)
         .group_by(orders.c.customer_id)
         .subquery("order_stats")
     )
+
+
+def fields_used(node: Node, segments: dict[str, Node], seen: set[str] | None = None
+                ) -> set[str]:
+    """Every field a segment tree filters on, through references to other segments."""
+    seen = set() if seen is None else seen
+    if isinstance(node, Cond):
+        return {node.field}
+    if isinstance(node, (All, AnyOf)):
+        return set().union(*(fields_used(n, segments, seen) for n in node.items))
+    if isinstance(node, Not):
+        return fields_used(node.item, segments, seen)
+    if node.name in seen or node.name not in segments:
+        return set()
+    seen.add(node.name)
+    return fields_used(segments[node.name], segments, seen)
 
 
 def latest_cart_subquery():
@@ -109,11 +141,14 @@ class SegmentSQL:
         self.default_timezone = default_timezone
         self._order_stats: Any = None
         self._cart: Any = None
+        self._needed: set[str] | None = None  # order aggregates the segment uses
 
     def select_ids(self, name: str) -> Select[Any]:
         """SELECT customers.id for segment ``name``: one statement."""
         self._order_stats = None
         self._cart = None
+        self._needed = {agg for field in fields_used(self.segments[name], self.segments)
+                        for agg in _AGGREGATES.get(field, ())}
         condition = self.condition(self.segments[name])
         source: Any = customers
         if self._order_stats is not None:
@@ -158,14 +193,16 @@ class SegmentSQL:
         if field in ("orders_count", "total_spent", "avg_order_value", "first_order_age",
                      "last_order_age"):
             stats = self.order_stats()
-            return {
-                "orders_count": func.coalesce(stats.c.orders_count, 0),
-                "total_spent": func.coalesce(stats.c.total_spent, 0),
-                "avg_order_value": stats.c.total_spent / func.nullif(stats.c.orders_count, 0),
-                "first_order_at": stats.c.first_order_at,
-                "first_order_age": stats.c.first_order_at,
-                "last_order_age": stats.c.last_order_at,
-            }[field], "age" if field.endswith("_age") else "number"
+            kind = "age" if field.endswith("_age") else "number"
+            if field == "orders_count":
+                return func.coalesce(stats.c.orders_count, 0), kind
+            if field == "total_spent":
+                return func.coalesce(stats.c.total_spent, 0), kind
+            if field == "avg_order_value":
+                return stats.c.total_spent / func.nullif(stats.c.orders_count, 0), kind
+            if field == "first_order_age":
+                return stats.c.first_order_at, kind
+            return stats.c.last_order_at, kind
         cart = self.cart()
         if field == "cart_age":
             return cart.c.updated_at, "age"
@@ -179,7 +216,7 @@ class SegmentSQL:
 
     def order_stats(self) -> Any:
         if self._order_stats is None:
-            self._order_stats = order_stats_subquery()
+            self._order_stats = order_stats_subquery(self._needed)
         return self._order_stats
 
     def cart(self) -> Any:

@@ -1,0 +1,1 @@
+"""Benchmarks: ratios against references measured on the same machine (see bench/run)."""
