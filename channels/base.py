@@ -42,6 +42,9 @@ class Failure:
     systemic: bool = False
     # True when the address itself is invalid (mark it, don't just fail the message).
     address_invalid: bool = False
+    # True when the address no longer exists anywhere (a web push subscription the push
+    # service answered 404/410 for): delete it instead of keeping a dead row around.
+    delete_address: bool = False
 
 
 @dataclass

@@ -29,3 +29,11 @@ def build_telegram(settings: ChannelSettings, base_dir: Path) -> Channel:
 
     assert isinstance(settings, TelegramSettings)
     return TelegramChannel(settings)
+
+
+def build_push(settings: ChannelSettings, base_dir: Path) -> Channel:
+    from .webpush import WebPushChannel
+    from .webpush_settings import WebPushSettings
+
+    assert isinstance(settings, WebPushSettings)
+    return WebPushChannel(settings)

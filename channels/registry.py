@@ -20,6 +20,10 @@ from .file import FileChannel
 class ChannelSpec:
     settings_path: str  # "module:Class"
     builder_path: str  # "module:function(settings, base_dir) -> Channel"
+    # Which of a customer's several addresses on this channel a message goes to: the
+    # oldest (email, sms: the first one on file) or the newest (push: the browser that
+    # subscribed last is the one most likely still in use; see channels/webpush.py).
+    newest_address_first: bool = False
 
     def settings_model(self) -> type[ChannelSettings]:
         return _load(self.settings_path)
@@ -38,6 +42,8 @@ REGISTRY: dict[str, ChannelSpec] = {
     "sms": ChannelSpec("channels.sms_settings:SmsSettings", "channels.factories:build_sms"),
     "telegram": ChannelSpec("channels.telegram_settings:TelegramSettings",
                             "channels.factories:build_telegram"),
+    "push": ChannelSpec("channels.webpush_settings:WebPushSettings",
+                        "channels.factories:build_push", newest_address_first=True),
 }
 
 

@@ -261,6 +261,7 @@ COMMAND_MODULES: list[str] = [
     "dispatcher.cli_policy",
     "dispatcher.cli_daemon",
     "dispatcher.cli_reports",
+    "dispatcher.cli_push",
 ]
 
 # "module:function(engine, loaded, campaign, scheduled_for, now, funnel) -> lines" that

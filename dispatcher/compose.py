@@ -65,10 +65,18 @@ def _strip_html(html: str) -> str:
     return re.sub(r"<[^>]+>", "", html).strip()
 
 
+def compose_push(renderer: TemplateRenderer, folder: str, campaign: str, to: Recipient,
+                 context: dict[str, Any]) -> RenderedMessage:
+    from .push_payload import compose_push as compose
+
+    return compose(renderer, folder, campaign, to, context)
+
+
 COMPOSERS: dict[str, Composer] = {
     "email": compose_email,
     "sms": compose_sms,
     "telegram": compose_telegram,
+    "push": compose_push,
 }
 
 # Template parts each channel reads (validate renders these).
@@ -76,6 +84,7 @@ CHANNEL_PARTS: dict[str, tuple[str, ...]] = {
     "email": ("email.subject", "email.txt", "email.html"),
     "sms": ("sms.txt",),
     "telegram": ("telegram.html", "telegram.button"),
+    "push": ("push.json",),
 }
 
 

@@ -34,6 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from channels.registry import REGISTRY
+
 from .config.load import LoadedConfig
 from .dedupe import dedupe_key, recently_handled
 from .experiments.assign import experiment_record
@@ -88,8 +90,10 @@ def _reach(channel: str) -> Any:
             suppressions.c.address_hash == addresses.c.address_hash,
         ))),
     )
+    spec = REGISTRY.get(channel)
+    pick = func.max if spec is not None and spec.newest_address_first else func.min
     return (
-        select(addresses.c.customer_id, func.min(addresses.c.id).label("address_id"))
+        select(addresses.c.customer_id, pick(addresses.c.id).label("address_id"))
         .where(usable)
         .group_by(addresses.c.customer_id)
         .subquery(f"reach_{channel}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from channels.base import Failure, FailureKind
 
@@ -36,3 +36,6 @@ def record_gone(conn: Connection, channel: str, address_id: Any, failure: Failur
     if failure.kind is FailureKind.RECIPIENT_GONE:
         upsert_suppression(conn, channel, row.address_hash, "provider_gone",
                            f"provider: {failure.reason}", now, failure.code, campaign)
+    if failure.delete_address:
+        # The suppression above keeps the reason and code; the dead row itself goes.
+        conn.execute(delete(addresses).where(addresses.c.id == address_id))

@@ -41,7 +41,9 @@ def render_for(engine: Engine, loaded: LoadedConfig, campaign: str, customer_id:
         address = _pick_address(conn, loaded, campaign, customer_id, channel)
     chosen = channel or (address.channel if address is not None
                          else loaded.campaign_channels(campaign)[0])
-    if to is not None:
+    if to is not None and chosen == "push":
+        address = _push_test_target(engine, to)
+    elif to is not None:
         address = SimpleNamespace(channel=chosen, address=normalize_address(chosen, to),
                                   address_hash=address_hash(chosen, to),
                                   data=address.data if address is not None else None)
@@ -54,6 +56,19 @@ def render_for(engine: Engine, loaded: LoadedConfig, campaign: str, customer_id:
     variant = assign(campaign, loaded.config.campaigns[campaign], customer_id)
     return sender.render(campaign, chosen, customer, stats, address, None, is_test=to is not None,
                          variant=variant)
+
+
+def _push_test_target(engine: Engine, endpoint: str) -> Any:
+    """A push test goes to a subscription on file (e.g. the marketer's own browser,
+    subscribed as a test customer): only its keys can encrypt a message it can read."""
+    with engine.connect() as conn:
+        row = conn.execute(select(addresses).where(
+            addresses.c.channel == "push",
+            addresses.c.address_hash == address_hash("push", endpoint))).first()
+    if row is None:
+        raise LookupError("no push subscription on file with that endpoint: subscribe the "
+                          "test browser first (the endpoint alone cannot be encrypted to)")
+    return row
 
 
 async def send_test(engine: Engine, loaded: LoadedConfig, campaign: str, customer_id: str,

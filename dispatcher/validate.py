@@ -16,6 +16,7 @@ from .experiments.render import (
     variant_context,
     variant_folder,
 )
+from .push_payload import check_push
 from .templating import TemplateProblem, TemplateRenderer
 
 SAMPLE_ADDRESSES = {"email": "sample@example.com", "sms": "+380501234567",
@@ -84,4 +85,5 @@ def sample_data(channel: str) -> dict[str, object]:
 VALIDATORS: dict[str, tuple] = {
     "sms": (check_sms,),
     "telegram": (check_telegram,),
+    "push": (check_push,),
 }

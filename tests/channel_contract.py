@@ -122,3 +122,9 @@ CASES: list[ChannelCase] = [
     ChannelCase("telegram", "1001", "1002", _telegram),
     ChannelCase("file", "+380501234567", "+15550002222", _file),
 ]
+
+# Web push needs the subscription's keys in each message: its case lives in its own
+# module (imported last: it builds on the classes above).
+from .push_contract import CASE as PUSH_CASE  # noqa: E402
+
+CASES.append(PUSH_CASE)

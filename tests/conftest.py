@@ -23,3 +23,16 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Shop:
 
 # A real throwaway PostgreSQL for the session (tests/pg.py): postgres_server, pg_url, db_url.
 from .pg import db_url, pg_url, postgres_server  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def _reset_dispatcher_logging() -> Iterator[None]:
+    """A CLI run configures the 'dispatcher' logger (own handler, no propagation); undo it
+    so a later test's caplog still sees dispatcher.* records."""
+    yield
+    import logging
+
+    logger = logging.getLogger("dispatcher")
+    logger.handlers.clear()
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True

@@ -38,6 +38,7 @@ ROUTE_MODULES: list[str] = [
     "dispatcher.web.unsubscribe:routes",
     "dispatcher.web.bounces:routes",
     "dispatcher.web.metrics:routes",
+    "dispatcher.web.push_routes:routes",
 ]
 
 

@@ -1,0 +1,149 @@
+"""The ``push.json`` template: a JSON object whose values are Jinja, rendered JSON-safely.
+
+Every ``{{ ... }}`` output is escaped for a JSON string (a customer named
+``Jane "JJ" O'Brien`` cannot break the document), the result is parsed and checked
+(known keys, a title), and its size after aes128gcm encryption is computed: push
+services accept at most 4096 bytes of encrypted body.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from channels.base import RenderedMessage
+from channels.webpush_settings import MAX_ENCRYPTED_BYTES
+
+from .templating import TemplateProblem, TemplateRenderer, _describe, _template_line
+
+if TYPE_CHECKING:
+    from .compose import Recipient
+    from .config.load import LoadedConfig
+
+PART = "push.json"
+# RFC 8188 aes128gcm as pywebpush sends it: a header of 16 salt + 4 record size + 1 key id
+# length + 65 key id, then records of at most 4096 bytes, each carrying a 16-byte tag and
+# a 1-byte delimiter.
+_HEADER = 86
+_RECORD_SIZE = 4096
+_PER_RECORD = 17
+
+FIELDS = {"title": True, "body": False, "url": False, "icon": False, "badge": False,
+          "image": False, "tag": False}
+
+
+def encrypted_size(plaintext_bytes: int) -> int:
+    """Bytes on the wire for ``plaintext_bytes`` encrypted with aes128gcm (pywebpush)."""
+    records = max(1, math.ceil(plaintext_bytes / (_RECORD_SIZE - _PER_RECORD)))
+    return _HEADER + plaintext_bytes + _PER_RECORD * records
+
+
+def _json_string(value: Any) -> str:
+    return json.dumps(str(value), ensure_ascii=False)[1:-1]
+
+
+_ENVS: weakref.WeakKeyDictionary[TemplateRenderer, jinja2.Environment] = \
+    weakref.WeakKeyDictionary()
+
+
+def _env(renderer: TemplateRenderer) -> jinja2.Environment:
+    env = _ENVS.get(renderer)
+    if env is None:
+        # Same loader, sandbox and filters; every output escaped for a JSON string.
+        env = renderer.env.overlay(finalize=_json_string, autoescape=False)
+        _ENVS[renderer] = env
+    return env
+
+
+def find_template(renderer: TemplateRenderer, folder: str, locale: str | None) -> str | None:
+    for name in renderer.candidates(folder, PART, locale):
+        if (renderer.root / name).is_file():
+            return name
+    return None
+
+
+def render_payload(renderer: TemplateRenderer, folder: str, locale: str | None,
+                   context: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """The rendered payload and the template's file name; TemplateProblem when invalid."""
+    name = find_template(renderer, folder, locale)
+    if name is None:
+        raise TemplateProblem(f"{renderer.root / folder}/{PART}", None, f"missing template {PART}")
+    filename = str(renderer.root / name)
+    try:
+        template = _env(renderer).get_template(name)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(filename, exc.lineno, f"syntax error: {exc.message}") from None
+    try:
+        text = template.render(context)
+    except jinja2.TemplateError as exc:
+        raise TemplateProblem(filename, _template_line(exc, template.filename or filename),
+                              _describe(exc)) from None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TemplateProblem(filename, exc.lineno,
+                              f"not valid JSON after rendering: {exc.msg} "
+                              f"(column {exc.colno})") from None
+    return _check_fields(payload, filename, text), filename
+
+
+def _check_fields(payload: Any, filename: str, text: str) -> dict[str, str]:
+    if not isinstance(payload, dict):
+        raise TemplateProblem(filename, 1, "push.json must be a JSON object")
+    for key, value in payload.items():
+        if key not in FIELDS:
+            raise TemplateProblem(filename, _line_of(text, key),
+                                  f"unknown key '{key}' (allowed: {', '.join(FIELDS)})")
+        if not isinstance(value, str):
+            raise TemplateProblem(filename, _line_of(text, key), f"'{key}' must be a string")
+    for key, required in FIELDS.items():
+        if required and not str(payload.get(key, "")).strip():
+            raise TemplateProblem(filename, _line_of(text, key) if key in payload else 1,
+                                  f"'{key}' is required and must not be empty")
+    return {k: v for k, v in payload.items() if v != ""}
+
+
+def _line_of(text: str, key: str) -> int:
+    needle = json.dumps(key)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    return 1
+
+
+def encode_payload(payload: dict[str, str]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def check_push(loaded: LoadedConfig, campaign: str, message: RenderedMessage) -> None:
+    """Validate: a sample render over the size limit is an error (at send time, a skip)."""
+    size = int(message.data.get("encrypted_size", 0))
+    if size > MAX_ENCRYPTED_BYTES:
+        raise TemplateProblem(
+            str(message.data.get("template_file") or PART), None,
+            f"for sample customer {message.customer_id}: push payload is {size} bytes "
+            f"encrypted, over the {MAX_ENCRYPTED_BYTES}-byte limit of push services "
+            f"(shorten title/body; about {MAX_ENCRYPTED_BYTES - _HEADER - _PER_RECORD} "
+            f"bytes of JSON fit)")
+
+
+def compose_push(renderer: TemplateRenderer, folder: str, campaign: str, to: Recipient,
+                 context: dict[str, Any]) -> RenderedMessage:
+    """A push message: the rendered payload plus the subscription it goes to."""
+    payload, filename = render_payload(renderer, folder, to.locale, context)
+    body = encode_payload(payload)
+    size = encrypted_size(len(body))  # over the limit: see check_push / send_time_skip
+    keys = dict((to.data or {}).get("keys") or {})
+    return RenderedMessage(
+        campaign=campaign, channel="push", customer_id=to.customer_id, to=to.address,
+        to_name=to.name, subject=payload["title"], text=payload.get("body", ""),
+        data={"payload": payload, "encrypted_size": size, "template_file": filename,
+              # the file transport leaves "subscription" out: its keys decrypt messages
+              "subscription": {"endpoint": to.address, "keys": keys},
+              "preview_lines": [f"push payload ({size} of {MAX_ENCRYPTED_BYTES} bytes "
+                                f"encrypted):", body.decode()]},
+    )

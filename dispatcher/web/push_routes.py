@@ -1,0 +1,177 @@
+"""HTTP endpoints for web push: the shop's pages subscribe and unsubscribe browsers.
+
+    GET  /push/subscribe.js   the snippet a shop page includes
+    GET  /push/sw.js          the service worker (the shop serves it from its own origin,
+                              e.g. a one-line /sw.js: importScripts(".../push/sw.js"))
+    GET  /push/key            {"applicationServerKey": ...} for PushManager.subscribe()
+    POST /push/subscribe      {"token", "subscription": PushSubscription.toJSON(), "consent_text"}
+    POST /push/unsubscribe    {"endpoint"}: possession of the endpoint is the proof
+    POST /push/resubscribe    {"old_endpoint", "subscription"}: the service worker reports a
+                              rotated subscription (pushsubscriptionchange); same proof
+
+Cross-origin calls are allowed from the shop's own origin (shop.url) and the push
+channel's ``allowed_origins``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from channels.webpush_settings import WebPushSettings
+
+from ..push_subscriptions import (
+    BadSubscription,
+    parse_subscription,
+    replace_subscription,
+    save_subscription,
+    withdraw_subscription,
+)
+from ..push_tokens import verify_subscribe_token
+from ..store.db import utcnow
+from .app import WebState
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+MAX_BODY = 16 * 1024
+
+
+def _settings(state: WebState) -> WebPushSettings:
+    settings = state.loaded.channel_settings.get("push")
+    assert isinstance(settings, WebPushSettings)
+    return settings
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _cors(state: WebState, request: Request) -> dict[str, str]:
+    origin = request.headers.get("origin")
+    if not origin:
+        return {}
+    allowed = {_origin(state.loaded.config.shop.url)}
+    allowed |= {_origin(o) for o in _settings(state).allowed_origins}
+    if origin.lower() not in allowed:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+def _json(state: WebState, request: Request, body: dict[str, Any], status: int = 200) -> Response:
+    return JSONResponse(body, status_code=status, headers=_cors(state, request))
+
+
+async def _read_json(request: Request) -> Any:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        raise ValueError("too large")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise ValueError("too large")
+    return json.loads(body or b"null")
+
+
+def routes(state: WebState) -> list[BaseRoute]:
+    async def preflight(request: Request) -> Response:
+        headers = _cors(state, request)
+        if headers:
+            headers.update({"Access-Control-Allow-Methods": "POST, OPTIONS",
+                            "Access-Control-Allow-Headers": "Content-Type",
+                            "Access-Control-Max-Age": "600"})
+        return Response(status_code=204, headers=headers)
+
+    async def key(request: Request) -> Response:
+        settings = _settings(state)
+        if settings.vapid_private_key is None:
+            return _json(state, request, {"error": "web push is not configured"}, 404)
+        from channels.webpush_vapid import application_server_key, load_vapid
+
+        public = application_server_key(load_vapid(settings.vapid_private_key
+                                                   .get_secret_value()))
+        return _json(state, request, {"applicationServerKey": public})
+
+    async def subscribe(request: Request) -> Response:
+        settings = _settings(state)
+        try:
+            body = await _read_json(request)
+        except ValueError:
+            return _json(state, request, {"error": "expected a JSON body under 16 KiB"}, 400)
+        if not isinstance(body, dict):
+            return _json(state, request, {"error": "expected a JSON object"}, 400)
+        # The token comes first: nothing about a forged request is looked at further.
+        customer_id = verify_subscribe_token(str(body.get("token") or ""),
+                                             settings.subscribe_token_max_age)
+        if customer_id is None:
+            return _json(state, request, {"error": "invalid or expired token"}, 403)
+        try:
+            subscription = parse_subscription(body.get("subscription"),
+                                              settings.allow_http_endpoints)
+        except BadSubscription as exc:
+            return _json(state, request, {"error": str(exc)}, 400)
+        consent_text = body.get("consent_text")
+        await asyncio.to_thread(save_subscription, state.engine, customer_id, subscription,
+                                utcnow(), consent_text if isinstance(consent_text, str) else None)
+        return _json(state, request, {"ok": True}, 201)
+
+    async def unsubscribe(request: Request) -> Response:
+        try:
+            body = await _read_json(request)
+        except ValueError:
+            return _json(state, request, {"error": "expected a JSON body under 16 KiB"}, 400)
+        endpoint = body.get("endpoint") if isinstance(body, dict) else None
+        if not isinstance(endpoint, str) or not endpoint:
+            return _json(state, request, {"error": "expected {\"endpoint\": ...}"}, 400)
+        changed = await asyncio.to_thread(withdraw_subscription, state.engine, endpoint,
+                                          utcnow())
+        return _json(state, request, {"ok": True, "withdrawn": changed})
+
+    async def resubscribe(request: Request) -> Response:
+        try:
+            body = await _read_json(request)
+        except ValueError:
+            return _json(state, request, {"error": "expected a JSON body under 16 KiB"}, 400)
+        old = body.get("old_endpoint") if isinstance(body, dict) else None
+        if not isinstance(old, str) or not old:
+            return _json(state, request, {"error": "expected old_endpoint"}, 400)
+        try:
+            fresh = parse_subscription(body.get("subscription"),
+                                       _settings(state).allow_http_endpoints)
+        except BadSubscription as exc:
+            return _json(state, request, {"error": str(exc)}, 400)
+        moved = await asyncio.to_thread(replace_subscription, state.engine, old, fresh)
+        return _json(state, request, {"ok": True, "moved": moved})
+
+    def static(name: str) -> Any:
+        async def serve(request: Request) -> Response:
+            return FileResponse(STATIC / name, media_type="text/javascript",
+                                headers={"Cache-Control": "max-age=300"})
+        return serve
+
+    async def service_worker(request: Request) -> Response:
+        # The worker runs on the shop's origin; tell it where the dispatcher is.
+        base = state.loaded.config.shop.public_url.rstrip("/") + "/push"
+        script = f"const DISPATCHER_PUSH_BASE = {json.dumps(base)};\n" \
+            + (STATIC / "sw.js").read_text(encoding="utf-8")
+        return Response(script, media_type="text/javascript",
+                        headers={"Cache-Control": "max-age=300"})
+
+    return [
+        Route("/push/subscribe.js", static("subscribe.js"), methods=["GET"]),
+        Route("/push/sw.js", service_worker, methods=["GET"]),
+        Route("/push/key", key, methods=["GET"]),
+        Route("/push/subscribe", subscribe, methods=["POST"]),
+        Route("/push/subscribe", preflight, methods=["OPTIONS"]),
+        Route("/push/unsubscribe", unsubscribe, methods=["POST"]),
+        Route("/push/unsubscribe", preflight, methods=["OPTIONS"]),
+        Route("/push/resubscribe", resubscribe, methods=["POST"]),
+        Route("/push/resubscribe", preflight, methods=["OPTIONS"]),
+    ]
