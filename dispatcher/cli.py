@@ -265,6 +265,7 @@ COMMAND_MODULES: list[str] = [
     "dispatcher.cli_policy",
     "dispatcher.cli_promo",
     "dispatcher.cli_daemon",
+    "dispatcher.cli_reports",
     "dispatcher.cli_push",
 ]
 

@@ -38,6 +38,7 @@ from .compose import Recipient, compose
 from .config.load import LoadedConfig
 from .context import OrderStats, build_context
 from .control import paused_campaigns_query
+from .experiments.render import override_subject, variant_context, variant_folder
 from .guard import ErrorRateGuard
 from .links import LinkClaims, preferences_url, unsubscribe_url
 from .mechanics.context import mechanics_context
@@ -251,7 +252,7 @@ class Sender:
                         updated_at=now)
                 .returning(outbox.c.id, outbox.c.campaign, outbox.c.channel,
                            outbox.c.attempts, outbox.c.address_id, outbox.c.customer_id,
-                           outbox.c.step)
+                           outbox.c.step, outbox.c.variant)
             ).all()
         return claimed
 
@@ -318,7 +319,8 @@ class Sender:
                                           stats.get(row.customer_id, OrderStats()),
                                           address, row.id, step=row.step,
                                           promo=promos.get(row.id),
-                                          cart=baskets.get(row.customer_id))
+                                          cart=baskets.get(row.customer_id),
+                                          variant=row.variant)
                 # e.g. an SMS over its segment limit: a recorded skip, not a failure
                 job.skip_reason = self.loaded.channel_settings[row.channel] \
                     .send_time_skip(job.message)
@@ -328,8 +330,8 @@ class Sender:
 
     def render(self, campaign_name: str, channel: str, customer: Any, stats: OrderStats,
                address: Any, outbox_id: int | None, is_test: bool = False, step: str = "",
-               promo: Promo | None = None,
-               cart: dict[str, Any] | None = None) -> RenderedMessage:
+               promo: Promo | None = None, cart: dict[str, Any] | None = None,
+               variant: str | None = None) -> RenderedMessage:
         campaign = self.loaded.config.campaigns[campaign_name]
         shop = self.loaded.config.shop
         claims = LinkClaims(customer.id, channel, address.address_hash, campaign_name)
@@ -340,10 +342,14 @@ class Sender:
             {"unsubscribe_mailto": getattr(settings, "unsubscribe_mailto", None),
              **mechanics_context(self.loaded, campaign_name, customer, stats, promo, cart)},
         )
-        folder = step_folder(self.loaded.template_folder(campaign_name), campaign, step)
+        # An A/B arm's own folder (or the campaign's), then a sequence step's subfolder.
+        folder = step_folder(variant_folder(self.loaded, campaign_name, variant), campaign,
+                             step)
+        variant_context(self.loaded, campaign_name, variant, context)
         recipient = Recipient(customer.id, address.address, customer.name, customer.locale,
                               dict(address.data or {}))
         message = compose(channel, self.renderer, folder, campaign_name, recipient, context)
+        override_subject(self.renderer, self.loaded, campaign_name, variant, message, context)
         message.outbox_id = outbox_id
         message.is_test = is_test
         return message

@@ -12,6 +12,7 @@ from channels.registry import build_channel
 
 from .config.load import LoadedConfig
 from .context import OrderStats
+from .experiments.assign import assign
 from .mechanics.send_checks import newest_carts, sample_promo
 from .mechanics.sequences import preview_step
 from .recipients import load_customers, load_stats
@@ -55,8 +56,12 @@ def render_for(engine: Engine, loaded: LoadedConfig, campaign: str, customer_id:
     sender = Sender(engine, loaded, {})  # rendering needs only config and templates
     now = utcnow()
     step, _ = preview_step(loaded, campaign, now, now)  # a sequence: its current step
+    # The customer's own A/B arm, so a preview shows what they would get (a holdout
+    # customer gets nothing; they are previewed with the campaign's own message).
+    variant = assign(campaign, loaded.config.campaigns[campaign], customer_id)
     return sender.render(campaign, chosen, customer, stats, address, None, is_test=to is not None,
-                         promo=sample_promo(loaded, campaign, now), cart=cart, step=step)
+                         promo=sample_promo(loaded, campaign, now), cart=cart, step=step,
+                         variant=variant)
 
 
 def _push_test_target(engine: Engine, endpoint: str) -> Any:

@@ -8,6 +8,14 @@ from .config.errors import ConfigError, ConfigIssue, Location
 from .config.load import LoadedConfig
 from .context import SAMPLE_CUSTOMERS, build_context
 from .dedupe import validate_once_per
+from .experiments.checks import weight_change_warnings
+from .experiments.history import experiments_used
+from .experiments.render import (
+    arms_to_render,
+    override_subject,
+    variant_context,
+    variant_folder,
+)
 from .mechanics.checks import mechanics_issues, template_targets
 from .mechanics.context import mechanics_context
 from .mechanics.send_checks import SAMPLE_CART, sample_promo
@@ -38,8 +46,13 @@ def validate_all(loaded: LoadedConfig,
         issues.extend(step_issues)
         if step_issues:
             continue
-        for folder, channels, promo in template_targets(loaded, name):
-            _render_samples(loaded, renderer, name, folder, channels, issues, promo)
+        # Every A/B arm, and for a sequence every step of every arm.
+        for variant in arms_to_render(loaded, name):
+            base = variant_folder(loaded, name, variant)
+            for folder, channels, promo in template_targets(loaded, name, base):
+                _render_samples(loaded, renderer, name, folder, channels, issues, promo,
+                                variant)
+    issues.extend(weight_change_warnings(loaded, experiments_used(loaded)))
     unique = list(dict.fromkeys(issues))
     errors = [i for i in unique if i.severity == "error"]
     if errors:
@@ -48,7 +61,8 @@ def validate_all(loaded: LoadedConfig,
 
 
 def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str, folder: str,
-                    channels: list[str], issues: list[ConfigIssue], promo: bool = False) -> None:
+                    channels: list[str], issues: list[ConfigIssue], promo: bool = False,
+                    variant: str | None = None) -> None:
     campaign = loaded.config.campaigns[name]
     locales = {None} | {p.parent.name for p in renderer.all_parts(folder)
                         if p.parent != renderer.root / folder}
@@ -68,10 +82,12 @@ def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str,
                                          None if customer.id == "sample-new"
                                          else SAMPLE_CART)},
                 )
+                variant_context(loaded, name, variant, context)
                 to = Recipient(sample.id, SAMPLE_ADDRESSES.get(channel, "sample"),
                                sample.name, locale, sample_data(channel))
                 try:
                     message = compose(channel, renderer, folder, name, to, context)
+                    override_subject(renderer, loaded, name, variant, message, context)
                     for check in VALIDATORS.get(channel, ()):
                         check(loaded, name, message)
                 except TemplateProblem as exc:

@@ -9,12 +9,12 @@ from ..config.load import LoadedConfig
 from .sequences import step_channels, step_folder
 
 
-def template_targets(loaded: LoadedConfig, campaign: str
+def template_targets(loaded: LoadedConfig, campaign: str, base_folder: str | None = None
                      ) -> list[tuple[str, list[str], bool]]:
     """(template folder, channels, gets a promo code) to render: one per step for a
-    sequence."""
+    sequence. ``base_folder``: an A/B variant's own folder instead of the campaign's."""
     config = loaded.config.campaigns[campaign]
-    folder = loaded.template_folder(campaign)
+    folder = base_folder or loaded.template_folder(campaign)
     has_promo = config.promo is not None
     if not config.steps:
         return [(folder, list(config.channels), has_promo)]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:57:12.099457
+Create Date: 2026-11-23 13:24:36.560005
 """
 
 from __future__ import annotations
@@ -86,6 +86,16 @@ def upgrade() -> None:
     with op.batch_alter_table('promo_codes', schema=None) as batch_op:
         batch_op.create_index('ix_promo_codes_campaign', ['campaign'], unique=False)
 
+    op.create_table('report_views',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('campaign', sa.String(length=128), nullable=False),
+    sa.Column('recipients', sa.Integer(), nullable=False),
+    sa.Column('viewed_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_report_views'))
+    )
+    with op.batch_alter_table('report_views', schema=None) as batch_op:
+        batch_op.create_index('ix_report_views_campaign', ['campaign', 'viewed_at'], unique=False)
+
     op.create_table('runs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('campaign', sa.String(length=128), nullable=False),
@@ -93,6 +103,7 @@ def upgrade() -> None:
     sa.Column('scheduled_for', sa.DateTime(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('funnel', sa.JSON(), nullable=True),
+    sa.Column('experiment', sa.JSON(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('finished_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_runs')),
@@ -247,6 +258,10 @@ def downgrade() -> None:
     op.drop_table('test_sends')
     op.drop_table('suppressions')
     op.drop_table('runs')
+    with op.batch_alter_table('report_views', schema=None) as batch_op:
+        batch_op.drop_index('ix_report_views_campaign')
+
+    op.drop_table('report_views')
     with op.batch_alter_table('promo_codes', schema=None) as batch_op:
         batch_op.drop_index('ix_promo_codes_campaign')
 
