@@ -144,6 +144,9 @@ def run_once(campaigns: Annotated[list[str] | None, typer.Argument()] = None,
                       str(f.to_send if plan_result.created else 0),
                       ", ".join(f"{k}={v}" for k, v in sorted(f.skipped.items())) or "-")
     console.print(table)
+    for name, latest in sorted(result.stale.items()):
+        console.print(f"{name}: not due (last scheduled {latest:%Y-%m-%d %H:%M} UTC, more "
+                      "than a day ago; it runs at its next scheduled time)")
     s = result.stats
     console.print(f"sent {s.sent}, failed {s.failed}, retrying {s.retried}, "
                   f"skipped at send time {s.skipped}, uncertain {s.recovered_uncertain}")

@@ -99,6 +99,9 @@ def demo(customers: Annotated[int, typer.Option(
                       + (f"; {f.deferred} wait for quiet hours" if f.deferred else ""),
                       "new" if plan.created else "earlier")
     console.print(table)
+    for name, latest in sorted(result.stale.items()):
+        console.print(f"{name}: not due today (scheduled {latest:%Y-%m-%d %H:%M} UTC); "
+                      "a run more than a day late counts as missed, not sent.")
     if not all(plan.created for plan in result.plans):
         console.print("Runs marked 'earlier' were planned by a previous demo for the same "
                       "schedule slot: nothing was sent twice.")

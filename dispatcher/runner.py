@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .app import open_channels, open_store
+from .app import latest_fire_time, open_channels, open_store
 from .config.load import LoadedConfig
 from .mechanics.schedule import plan_due
 from .planner import PlanResult
@@ -17,11 +17,18 @@ from .sender import Sender, SenderOptions, SendStats
 from .store.db import utcnow
 from .validate import validate_all
 
+# How old a campaign's latest scheduled time may be for a one-shot pass to still run it.
+# The nightly one-shot runs once a day, so a day covers every fire since the last pass;
+# anything older (last New Year's greeting, seen in November) was missed, not due.
+ONE_SHOT_LOOKBACK = timedelta(days=1)
+
 
 @dataclass
 class RunOnceResult:
     plans: list[PlanResult] = field(default_factory=list)
     stats: SendStats = field(default_factory=SendStats)
+    # campaign -> its latest scheduled time, too old to send now (not planned)
+    stale: dict[str, datetime] = field(default_factory=dict)
 
 
 async def run_once(loaded: LoadedConfig, campaigns: list[str], now: datetime | None = None,
@@ -36,7 +43,14 @@ async def run_once(loaded: LoadedConfig, campaigns: list[str], now: datetime | N
     # Higher priority plans first, so it gets the room under shared frequency caps.
     by_priority = sorted(campaigns, key=lambda n: -loaded.config.campaigns[n].priority)
     for name in by_priority:
-        # Sequences plan each due step; other campaigns their cron's latest run.
+        campaign = loaded.config.campaigns[name]
+        if not campaign.steps:
+            latest = latest_fire_time(loaded, name, plan_now)
+            if plan_now - latest > max(campaign.grace, ONE_SHOT_LOOKBACK):
+                result.stale[name] = latest
+                continue
+        # Sequences plan each due step (within their grace); other campaigns their
+        # cron's latest run.
         result.plans.extend(plan_due(engine, loaded, name, plan_now))
     options = options or SenderOptions(lease=loaded.config.daemon.lease)
     options.wait_for_retries = timedelta(seconds=wait_retries)

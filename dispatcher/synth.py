@@ -10,11 +10,12 @@ with the size of the shop.
 What the data is shaped to contain, so every shipped mechanic has an audience:
 lapsed customers (last order 90+ days ago), first-time buyers of the last day,
 fresh carts without an order since, birthdays on every day of the year, opt-outs,
-never-asked addresses, and customers reachable by email, SMS and Telegram.
+never-asked addresses, and customers reachable by email, SMS, Telegram and web push.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import random
@@ -119,6 +120,9 @@ def _consent(rng: random.Random, granted: float, withdrawn: float) -> str | None
 def generate_block(spec: SynthSpec, now: datetime, index: int) -> Block:
     """Rows for customers [index * BLOCK, min(customers, (index + 1) * BLOCK))."""
     rng = random.Random(f"{spec.seed}:{index}")
+    # Push subscriptions draw from their own generator, so adding them left every
+    # other row (and the benchmarks' shops) exactly as before.
+    push_rng = random.Random(f"{spec.seed}:{index}:push")
     block = Block()
     start, stop = index * BLOCK, min(spec.customers, (index + 1) * BLOCK)
     day = timedelta(days=1)
@@ -173,7 +177,28 @@ def generate_block(spec: SynthSpec, now: datetime, index: int) -> Block:
             chat = str(100_000_000 + n)
             block.addresses.append(_address(cid, "telegram", chat, '{"chat_id": ' + chat + "}",
                                             _consent(rng, 0.90, 0.05), consent_at))
+        if push_rng.random() < 0.25:
+            # A browser subscription: the endpoint a push service hands out, and the
+            # browser's keys (the file transport writes the payload, nothing is encrypted).
+            endpoint = f"https://push.example/wpush/{cid}"
+            keys = {"keys": {"p256dh": PUSH_P256DH, "auth": _b64(rng_bytes(push_rng, 16))}}
+            block.addresses.append(_address(cid, "push", endpoint, json.dumps(keys),
+                                            _consent(push_rng, 0.95, 0.03), consent_at))
     return block
+
+
+def rng_bytes(rng: random.Random, size: int) -> bytes:
+    return bytes(rng.randrange(256) for _ in range(size))
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+# One valid P-256 public point for every synthetic browser (an uncompressed point,
+# 65 bytes, as PushSubscription.toJSON() gives it): the demo's push goes to files.
+PUSH_P256DH = ("BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8Q"
+               "cYP7DkM")
 
 
 def _address(cid: str, channel: str, address: str, data: str | None, consent: str | None,

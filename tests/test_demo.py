@@ -86,3 +86,24 @@ def test_demo_refuses_a_database_with_real_customers(fresh: Path) -> None:
     assert result.exit_code == 2
     assert "not demo data" in result.output
     assert not (fresh / "outbox").exists()
+
+
+def test_demo_reaches_customers_on_every_channel(fresh: Path) -> None:
+    """The synthetic shop has email, phones, Telegram chats and browser subscriptions,
+    and each message goes to an address of its own channel with consent."""
+    import json
+
+    demo(fresh)
+    engine = create_engine(f"sqlite:///{fresh / 'dispatcher.db'}")
+    with engine.connect() as conn:
+        granted = {(r.channel, r.address) for r in conn.execute(
+            select(addresses.c.channel, addresses.c.address)
+            .where(addresses.c.consent == "granted"))}
+    for channel in ("sms", "telegram", "push"):
+        files = sorted((fresh / "outbox" / channel).rglob("*.json"))
+        assert files, f"no {channel} message written"
+        for path in files:
+            message = json.loads(path.read_text(encoding="utf-8"))
+            assert message["channel"] == channel
+            assert (channel, message["to"]) in granted
+    assert emails(fresh)

@@ -50,6 +50,11 @@ def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                   f"starts_at: {_local(at(hours=1), '%Y-%m-%d %H:%M')}", text)
     text = re.sub(r"expires_at: 2026-12-12 23:59",
                   f"expires_at: {_local(NOW + timedelta(days=3), '%Y-%m-%d %H:%M')}", text)
+    # The New Year greeting fires today, an hour ago (a one-shot run sends only a day late).
+    greeting = NOW.replace(tzinfo=ZoneInfo("UTC")).astimezone(KYIV) - timedelta(hours=1)
+    assert '"0 10 31 12 *"' in text
+    text = text.replace('"0 10 31 12 *"', f'"{greeting.minute} {greeting.hour} '
+                                          f'{greeting.day} {greeting.month} *"')
     # Policy is tested on its own: here quiet hours and the shared cap must not depend
     # on the time of day the suite runs, nor on how many mechanics one customer hits.
     assert 'allowed: "09:00-21:00"' in text and "global: 3 per 7d" in text
