@@ -260,6 +260,7 @@ COMMAND_MODULES: list[str] = [
     "dispatcher.cli_demo",
     "dispatcher.cli_policy",
     "dispatcher.cli_daemon",
+    "dispatcher.cli_reports",
     "dispatcher.cli_push",
 ]
 

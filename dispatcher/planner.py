@@ -38,6 +38,8 @@ from channels.registry import REGISTRY
 
 from .config.load import LoadedConfig
 from .dedupe import dedupe_key, recently_handled
+from .experiments.assign import experiment_record
+from .experiments.plan import override_channels, with_experiment
 from .policy.caps import serialize_planning
 from .policy.gate import apply_policy
 from .policy.quiet import known_zones
@@ -137,6 +139,8 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
         (flags.c.granted == 0, "no_consent"),
         else_="suppressed",
     )
+    channel, address_id = override_channels(campaign_name, campaign, cid, reaches, channel,
+                                            address_id)
     key = dedupe_key(campaign.once_per, cid, scheduled_for, loaded.config.timezone)
     done: ColumnElement[bool] = exists(select(literal(1)).where(
         outbox.c.campaign == campaign_name, outbox.c.step == step, outbox.c.dedupe_key == key))
@@ -158,13 +162,22 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
     return apply_policy(loaded, campaign_name, base, now, zones)
 
 
+def planned_rows(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime,
+                 now: datetime, **options: Any) -> Any:
+    """The candidates (``options`` go to candidates()) with the A/B arm applied:
+    a ``variant`` column, and holdout rows 'held_out'."""
+    campaign = loaded.config.campaigns[campaign_name]
+    return with_experiment(campaign_name, campaign,
+                           candidates(loaded, campaign_name, scheduled_for, now, **options)
+                           ).subquery("candidates")
+
+
 def preview_funnel(engine: Engine, loaded: LoadedConfig, campaign_name: str,
                    scheduled_for: datetime, now: datetime) -> Funnel:
     """The funnel without writing anything."""
     funnel = Funnel()
     with engine.connect() as conn:
-        rows = candidates(loaded, campaign_name, scheduled_for, now,
-                          zones=known_zones(conn)).subquery("candidates")
+        rows = planned_rows(loaded, campaign_name, scheduled_for, now, zones=known_zones(conn))
         query = select(rows.c.status, rows.c.reason, rows.c.channel, rows.c.done,
                        rows.c.deferred, func.count()).group_by(
             rows.c.status, rows.c.reason, rows.c.channel, rows.c.done, rows.c.deferred)
@@ -172,7 +185,7 @@ def preview_funnel(engine: Engine, loaded: LoadedConfig, campaign_name: str,
             funnel.segment += count
             if done:
                 funnel.already_sent += count
-            elif status == "skipped":
+            elif status in ("skipped", "held_out"):
                 funnel.skipped[reason] = funnel.skipped.get(reason, 0) + count
             else:
                 funnel.by_channel[channel] = funnel.by_channel.get(channel, 0) + count
@@ -192,6 +205,7 @@ def plan_run(engine: Engine, loaded: LoadedConfig, campaign_name: str,
                 run_id = conn.execute(
                     insert(runs).values(campaign=campaign_name, step="",
                                         scheduled_for=scheduled_for, status="planning",
+                                        experiment=experiment_record(campaign_name, campaign),
                                         created_at=now).returning(runs.c.id)
                 ).scalar_one()
         except IntegrityError:
@@ -199,16 +213,15 @@ def plan_run(engine: Engine, loaded: LoadedConfig, campaign_name: str,
             return PlanResult(campaign_name, existing[0], scheduled_for, False,
                               _funnel_from(existing[1]))
         serialize_planning(conn)  # caps count other plans' rows: no two at once
-        rows = candidates(loaded, campaign_name, scheduled_for, now,
-                          zones=known_zones(conn)).subquery("candidates")
+        rows = planned_rows(loaded, campaign_name, scheduled_for, now, zones=known_zones(conn))
         columns = ["run_id", "campaign", "step", "customer_id", "channel", "address_id",
                    "topic", "kind", "status", "reason", "dedupe_key", "not_before",
-                   "attempts", "created_at", "updated_at"]
+                   "attempts", "created_at", "updated_at", "variant"]
         select_rows = select(
             literal(run_id), literal(campaign_name), literal(""), rows.c.customer_id,
             rows.c.channel, rows.c.address_id, literal(campaign.topic), literal(campaign.kind),
             rows.c.status, rows.c.reason, rows.c.dedupe_key, rows.c.not_before, literal(0),
-            literal(now), literal(now),
+            literal(now), literal(now), rows.c.variant,
         ).where(rows.c.done == 0)
         conn.execute(insert(outbox).from_select(columns, select_rows))
         funnel = _count_run(conn, run_id)
@@ -232,7 +245,7 @@ def _count_run(conn: Connection, run_id: int) -> Funnel:
              .group_by(outbox.c.status, outbox.c.reason, outbox.c.channel, deferred))
     for status, reason, channel, waits, count in conn.execute(query):
         funnel.segment += count
-        if status == "skipped":
+        if status in ("skipped", "held_out"):
             funnel.skipped[reason] = funnel.skipped.get(reason, 0) + count
         else:
             funnel.by_channel[channel] = funnel.by_channel.get(channel, 0) + count

@@ -38,6 +38,7 @@ from .compose import Recipient, compose
 from .config.load import LoadedConfig
 from .context import OrderStats, build_context
 from .control import paused_campaigns_query
+from .experiments.render import override_subject, variant_context, variant_folder
 from .guard import ErrorRateGuard
 from .links import LinkClaims, preferences_url, unsubscribe_url
 from .policy.sendcheck import SendTimeVerdict, check_at_send
@@ -246,7 +247,8 @@ class Sender:
                         leased_by=self.options.worker_id, attempts=outbox.c.attempts + 1,
                         updated_at=now)
                 .returning(outbox.c.id, outbox.c.campaign, outbox.c.channel,
-                           outbox.c.attempts, outbox.c.address_id, outbox.c.customer_id)
+                           outbox.c.attempts, outbox.c.address_id, outbox.c.customer_id,
+                           outbox.c.variant)
             ).all()
         return claimed
 
@@ -298,7 +300,7 @@ class Sender:
                 try:
                     job.message = self.render(row.campaign, row.channel, customer,
                                               stats.get(row.customer_id, OrderStats()),
-                                              address, row.id)
+                                              address, row.id, variant=row.variant)
                     # e.g. an SMS over its segment limit: a recorded skip, not a failure
                     job.skip_reason = self.loaded.channel_settings[row.channel] \
                         .send_time_skip(job.message)
@@ -308,7 +310,8 @@ class Sender:
         return jobs
 
     def render(self, campaign_name: str, channel: str, customer: Any, stats: OrderStats,
-               address: Any, outbox_id: int | None, is_test: bool = False) -> RenderedMessage:
+               address: Any, outbox_id: int | None, is_test: bool = False,
+               variant: str | None = None) -> RenderedMessage:
         campaign = self.loaded.config.campaigns[campaign_name]
         shop = self.loaded.config.shop
         claims = LinkClaims(customer.id, channel, address.address_hash, campaign_name)
@@ -318,10 +321,12 @@ class Sender:
             unsubscribe_url(shop.public_url, claims), preferences_url(shop.public_url, claims),
             {"unsubscribe_mailto": getattr(settings, "unsubscribe_mailto", None)},
         )
-        folder = self.loaded.template_folder(campaign_name)
+        folder = variant_folder(self.loaded, campaign_name, variant)
+        variant_context(self.loaded, campaign_name, variant, context)
         recipient = Recipient(customer.id, address.address, customer.name, customer.locale,
                               dict(address.data or {}))
         message = compose(channel, self.renderer, folder, campaign_name, recipient, context)
+        override_subject(self.renderer, self.loaded, campaign_name, variant, message, context)
         message.outbox_id = outbox_id
         message.is_test = is_test
         return message

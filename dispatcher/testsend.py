@@ -12,6 +12,7 @@ from channels.registry import build_channel
 
 from .config.load import LoadedConfig
 from .context import OrderStats
+from .experiments.assign import assign
 from .recipients import load_customers, load_stats
 from .sender import Sender
 from .store.db import address_hash, normalize_address, utcnow
@@ -50,7 +51,11 @@ def render_for(engine: Engine, loaded: LoadedConfig, campaign: str, customer_id:
         address = SimpleNamespace(channel=chosen, address=f"<no {chosen} address on file>",
                                   address_hash="", data=None)
     sender = Sender(engine, loaded, {})  # rendering needs only config and templates
-    return sender.render(campaign, chosen, customer, stats, address, None, is_test=to is not None)
+    # The customer's own A/B arm, so a preview shows what they would get (a holdout
+    # customer gets nothing; they are previewed with the campaign's own message).
+    variant = assign(campaign, loaded.config.campaigns[campaign], customer_id)
+    return sender.render(campaign, chosen, customer, stats, address, None, is_test=to is not None,
+                         variant=variant)
 
 
 def _push_test_target(engine: Engine, endpoint: str) -> Any:

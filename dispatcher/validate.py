@@ -8,6 +8,14 @@ from .config.errors import ConfigError, ConfigIssue, Location
 from .config.load import LoadedConfig
 from .context import SAMPLE_CUSTOMERS, build_context
 from .dedupe import validate_once_per
+from .experiments.checks import weight_change_warnings
+from .experiments.history import experiments_used
+from .experiments.render import (
+    arms_to_render,
+    override_subject,
+    variant_context,
+    variant_folder,
+)
 from .push_payload import check_push
 from .templating import TemplateProblem, TemplateRenderer
 
@@ -30,29 +38,33 @@ def validate_all(loaded: LoadedConfig,
         if problem:
             loc = loaded.doc.locate(("campaigns", name, "once_per"))
             issues.append(ConfigIssue(loc, f"campaigns.{name}.once_per", problem))
-        folder = loaded.template_folder(name)
-        locales = {None} | {p.parent.name for p in renderer.all_parts(folder)
-                            if p.parent != renderer.root / folder}
-        for channel in campaign.channels:
-            for customer, stats in SAMPLE_CUSTOMERS:
-                for locale in sorted(locales, key=lambda v: v or ""):
-                    sample = customer.__class__(**{**customer.__dict__, "locale": locale})
-                    context = build_context(
-                        sample, stats, name, campaign, loaded.config.shop, channel,
-                        f"{loaded.config.shop.public_url}/u/sample-token",
-                        f"{loaded.config.shop.public_url}/preferences/sample-token",
-                        sample_extra(loaded, name, channel),
-                    )
-                    to = Recipient(sample.id, SAMPLE_ADDRESSES.get(channel, "sample"),
-                                   sample.name, locale, sample_data(channel))
-                    try:
-                        message = compose(channel, renderer, folder, name, to, context)
-                        for check in VALIDATORS.get(channel, ()):
-                            check(loaded, name, message)
-                    except TemplateProblem as exc:
-                        issues.append(ConfigIssue(Location(exc.file, exc.line or 1, 1),
-                                                  f"campaigns.{name}",
-                                                  f"{channel}: {exc.message}"))
+        for variant in arms_to_render(loaded, name):
+            folder = variant_folder(loaded, name, variant)
+            locales = {None} | {p.parent.name for p in renderer.all_parts(folder)
+                                if p.parent != renderer.root / folder}
+            for channel in campaign.channels:
+                for customer, stats in SAMPLE_CUSTOMERS:
+                    for locale in sorted(locales, key=lambda v: v or ""):
+                        sample = customer.__class__(**{**customer.__dict__, "locale": locale})
+                        context = build_context(
+                            sample, stats, name, campaign, loaded.config.shop, channel,
+                            f"{loaded.config.shop.public_url}/u/sample-token",
+                            f"{loaded.config.shop.public_url}/preferences/sample-token",
+                            sample_extra(loaded, name, channel),
+                        )
+                        variant_context(loaded, name, variant, context)
+                        to = Recipient(sample.id, SAMPLE_ADDRESSES.get(channel, "sample"),
+                                       sample.name, locale, sample_data(channel))
+                        try:
+                            message = compose(channel, renderer, folder, name, to, context)
+                            override_subject(renderer, loaded, name, variant, message, context)
+                            for check in VALIDATORS.get(channel, ()):
+                                check(loaded, name, message)
+                        except TemplateProblem as exc:
+                            issues.append(ConfigIssue(Location(exc.file, exc.line or 1, 1),
+                                                      f"campaigns.{name}",
+                                                      f"{channel}: {exc.message}"))
+    issues.extend(weight_change_warnings(loaded, experiments_used(loaded)))
     unique = list(dict.fromkeys(issues))
     errors = [i for i in unique if i.severity == "error"]
     if errors:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from channels.base import ChannelSettings
 from channels.registry import REGISTRY, known_channels, validate_settings
 
+from ..experiments.checks import check_campaign
 from ..segments.parse import Node, parse_segments
 from .errors import ConfigError, ConfigIssue
 from .models import Config
@@ -136,6 +137,7 @@ def load_config(path: str | Path) -> LoadedConfig:
                 issues.append(ConfigIssue(base.location, base.path,
                                           f"unknown channel '{channel}' (valid: "
                                           f"{', '.join(valid_channels)})"))
+        issues.extend(check_campaign(name, campaign, templates, where))
         folder = templates / loaded.template_folder(name)
         if not folder.is_dir():
             key = "template" if campaign.template else "segment"

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ..durations import Duration, Rate  # noqa: F401 - re-exported for channel settings
+from .experiment import Share, VariantConfig
 from .policy_models import BouncesConfig, CapsConfig, CapSpec, QuietHoursConfig
 
 
@@ -76,6 +77,14 @@ class CampaignConfig(Strict):
     # Latest time a message may go out (naive = config timezone); a quiet-hours wait
     # past it is a skip (quiet_hours_expired).
     deadline: datetime | None = None
+    # A/B experiment (dispatcher/experiments): arms, the share held out, the hash salt
+    # (defaults to the campaign name; change it to start a new experiment), how long
+    # after a message an order counts, and the planned sample size (all arms; peeking).
+    variants: dict[str, VariantConfig] = Field(default_factory=dict)
+    holdout: Share = 0.0
+    salt: str | None = None
+    attribution_window: Duration = timedelta(days=7)
+    planned_recipients: int | None = Field(default=None, gt=0)
 
     @field_validator("schedule")
     @classmethod

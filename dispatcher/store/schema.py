@@ -111,6 +111,9 @@ runs = Table(
     Column("scheduled_for", DateTime, nullable=False),
     Column("status", String(16), nullable=False),  # planning|planned|done|missed|failed
     Column("funnel", JSON),
+    # The experiment (salt, holdout, weights) this run assigned with; validate warns
+    # when the config's differs while the outbox holds rows of the campaign.
+    Column("experiment", JSON),
     Column("created_at", DateTime, nullable=False),
     Column("finished_at", DateTime),
     UniqueConstraint("campaign", "step", "scheduled_for"),
@@ -245,4 +248,16 @@ bounces = Table(
     Column("source", Text),
     Column("at", DateTime, nullable=False),
     Index("ix_bounces_channel_hash_at", "channel", "address_hash", "at"),
+)
+
+# Each time someone looks at a campaign's A/B report: repeated looks before the planned
+# sample size are "peeking", and the report warns about it.
+report_views = Table(
+    "report_views",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("campaign", String(128), nullable=False),
+    Column("recipients", Integer, nullable=False),
+    Column("viewed_at", DateTime, nullable=False),
+    Index("ix_report_views_campaign", "campaign", "viewed_at"),
 )

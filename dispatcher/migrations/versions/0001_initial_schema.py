@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:27:35.575012
+Create Date: 2026-11-23 12:58:58.178015
 """
 
 from __future__ import annotations
@@ -68,6 +68,16 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers'))
     )
+    op.create_table('report_views',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('campaign', sa.String(length=128), nullable=False),
+    sa.Column('recipients', sa.Integer(), nullable=False),
+    sa.Column('viewed_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_report_views'))
+    )
+    with op.batch_alter_table('report_views', schema=None) as batch_op:
+        batch_op.create_index('ix_report_views_campaign', ['campaign', 'viewed_at'], unique=False)
+
     op.create_table('runs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('campaign', sa.String(length=128), nullable=False),
@@ -75,6 +85,7 @@ def upgrade() -> None:
     sa.Column('scheduled_for', sa.DateTime(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('funnel', sa.JSON(), nullable=True),
+    sa.Column('experiment', sa.JSON(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('finished_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_runs')),
@@ -229,6 +240,10 @@ def downgrade() -> None:
     op.drop_table('test_sends')
     op.drop_table('suppressions')
     op.drop_table('runs')
+    with op.batch_alter_table('report_views', schema=None) as batch_op:
+        batch_op.drop_index('ix_report_views_campaign')
+
+    op.drop_table('report_views')
     op.drop_table('customers')
     with op.batch_alter_table('consent_events', schema=None) as batch_op:
         batch_op.drop_index('ix_consent_events_customer')

@@ -1,0 +1,154 @@
+"""``dispatcher report`` and ``dispatcher metrics``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli import AtOption, ConfigOption, _check_campaigns, _load, _now, app, console, err_console
+
+FORMATS = ("table", "csv", "json", "html")
+
+
+@app.command()
+def report(campaign: str, config: ConfigOption = None, at: AtOption = None,
+           fmt: Annotated[str, typer.Option("--format", help="table | csv | json | html")]
+           = "table",
+           output: Annotated[Path | None, typer.Option("--output", "-o",
+                                                       help="Write to this file")] = None,
+           ) -> None:
+    """A/B report of CAMPAIGN: per variant and holdout, conversions, revenue, uplift."""
+    from .app import open_store
+    from .reports.abtest import build_report
+    from .reports.abtest_formats import print_table, to_csv, to_json
+
+    if fmt not in FORMATS:
+        err_console.print(f"unknown format '{fmt}' (use {', '.join(FORMATS)})", style="red")
+        raise typer.Exit(2)
+    loaded = _load(config)
+    _check_campaigns(loaded, [campaign])
+    engine = open_store(loaded)
+    result = build_report(engine, loaded, campaign, _now(at))
+    engine.dispose()
+    if fmt == "table":
+        if output is None:
+            print_table(result, console)
+            return
+        from rich.console import Console
+
+        with open(output, "w", encoding="utf-8") as fh:
+            print_table(result, Console(file=fh, width=200))
+        console.print(f"wrote {output}")
+        return
+    if fmt == "html":
+        try:
+            from .reports.abtest_html import render_html
+
+            text = render_html(result)
+        except ImportError:
+            err_console.print("the HTML report needs matplotlib: "
+                              "pip install 'dispatcher[reports]'", style="red")
+            raise typer.Exit(1) from None
+    else:
+        text = to_json(result) if fmt == "json" else to_csv(result)
+    if output is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+
+
+METRIC_LINES = (
+    ("repeat customer rate", "repeat_customer_rate", "pct"),
+    ("purchase frequency", "purchase_frequency", "num"),
+    ("average order value", "average_order_value", "money"),
+    ("customer value", "customer_value", "money"),
+    ("retention rate", "retention_rate", "num"),
+    ("orders", "orders", "int"),
+    ("revenue", "revenue", "money"),
+    ("customers who ordered", "customers_ordered", "int"),
+    ("  with 2+ orders", "repeat_customers", "int"),
+    ("customers at start", "customers_at_start", "int"),
+    ("customers at end", "customers_at_end", "int"),
+    ("new customers", "new_customers", "int"),
+)
+
+
+def _metric(value: float | int | None, kind: str) -> str:
+    if value is None:
+        return "-"
+    return {"pct": f"{value:.1%}", "num": f"{value:.2f}", "money": f"{value:,.2f}",
+            "int": f"{int(value):,}"}[kind]
+
+
+@app.command()
+def metrics(config: ConfigOption = None,
+            start: Annotated[str | None, typer.Option(
+                "--from", help="Period start (UTC date or time); default: 30 days before --to")]
+            = None,
+            end: Annotated[str | None, typer.Option(
+                "--to", help="Period end, exclusive (UTC); default: now")] = None,
+            segments: Annotated[list[str] | None, typer.Option(
+                "--segment", help="Also per segment (repeatable)")] = None,
+            active: Annotated[str, typer.Option(
+                help="Who counts as a customer at a moment: ordered within this long "
+                     "before it")] = "365d",
+            fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+            ) -> None:
+    """Retention metrics for a period: repeat rate, frequency, AOV, value, retention."""
+    import csv
+    import io
+    import json
+    from datetime import timedelta
+
+    from rich.table import Table
+
+    from .app import open_store
+    from .durations import parse_duration
+    from .reports.metrics import compute_metrics
+
+    if fmt not in ("table", "csv", "json"):
+        err_console.print(f"unknown format '{fmt}' (use table, csv, json)", style="red")
+        raise typer.Exit(2)
+    loaded = _load(config)
+    unknown = [s for s in segments or [] if s not in loaded.segments]
+    if unknown:
+        known = ", ".join(sorted(loaded.segments)) or "none defined"
+        err_console.print(f"unknown segment '{unknown[0]}' (known: {known})", style="red")
+        raise typer.Exit(2)
+    try:
+        period_end = _now(end)
+        period_start = _now(start) if start else period_end - timedelta(days=30)
+        window = parse_duration(active)
+    except ValueError as exc:
+        err_console.print(f"bad option: {exc}", style="red")
+        raise typer.Exit(2) from None
+    if period_start >= period_end:
+        err_console.print("--from must be before --to", style="red")
+        raise typer.Exit(2)
+    engine = open_store(loaded)
+    results = [compute_metrics(engine, loaded, period_start, period_end, None, window)]
+    results += [compute_metrics(engine, loaded, period_start, period_end, s, window)
+                for s in segments or []]
+    engine.dispose()
+    if fmt == "json":
+        typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
+        return
+    if fmt == "csv":
+        buffer = io.StringIO()
+        rows = [r.as_dict() for r in results]
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+        typer.echo(buffer.getvalue(), nl=False)
+        return
+    table = Table(title=f"Retention metrics {period_start:%Y-%m-%d %H:%M} to "
+                        f"{period_end:%Y-%m-%d %H:%M} UTC")
+    table.add_column("")
+    for result in results:
+        table.add_column(result.segment or "whole shop", justify="right")
+    for label, attr, kind in METRIC_LINES:
+        table.add_row(label, *(_metric(getattr(r, attr), kind) for r in results))
+    console.print(table)

@@ -1,0 +1,1 @@
+"""A/B experiments: variant config, deterministic assignment, and the sender's overrides."""

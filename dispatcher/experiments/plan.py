@@ -1,0 +1,57 @@
+"""The planner's experiment hook: per-customer arm, per-arm channel order, holdout rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import String, and_, case, literal, select
+
+from ..config.models import CampaignConfig
+from .assign import HOLDOUT, variant_expr
+
+
+def channel_choice(reaches: list[tuple[str, Any]], order: list[str]) -> tuple[Any, Any]:
+    """(channel, address_id): the first channel in ``order`` the customer can be reached on."""
+    by_name = dict(reaches)
+    picked = [(by_name[name].c.address_id.is_not(None), name) for name in order]
+    channel = case(*[(cond, literal(name)) for cond, name in picked], else_=None)
+    address = case(*[(cond, by_name[name].c.address_id) for cond, name in picked], else_=None)
+    return channel, address
+
+
+def override_channels(campaign_name: str, campaign: CampaignConfig, customer_id: Any,
+                      reaches: list[tuple[str, Any]], channel: Any,
+                      address_id: Any) -> tuple[Any, Any]:
+    """(channel, address_id) with each variant's own channel order applied."""
+    overrides = [(name, v.channels) for name, v in campaign.variants.items() if v.channels]
+    variant = variant_expr(campaign_name, campaign, customer_id)
+    if variant is None or not overrides:
+        return channel, address_id
+    channel_whens, address_whens = [], []
+    for name, order in overrides:
+        ch, addr = channel_choice(reaches, order)
+        channel_whens.append((variant == name, ch))
+        address_whens.append((variant == name, addr))
+    return case(*channel_whens, else_=channel), case(*address_whens, else_=address_id)
+
+
+def with_experiment(campaign_name: str, campaign: CampaignConfig, planned: Any) -> Any:
+    """Wrap the planner's final SELECT (after consent and policy) with the A/B arm.
+
+    Adds ``variant``; a row that would be sent ('pending') in the holdout becomes
+    'held_out' (reason 'holdout'): it keeps its once_per key and not_before (when it
+    would have been sent) like a sent row, is never sent, and caps do not count it.
+    Drawing the holdout from would-be recipients only keeps the arms comparable.
+    """
+    rows = planned.subquery("planned")
+    variant = variant_expr(campaign_name, campaign, rows.c.customer_id)
+    if variant is None:
+        return select(*rows.c, literal(None, String).label("variant"))
+    held = and_(rows.c.status == "pending", variant == HOLDOUT)
+    keep = [c for c in rows.c if c.name not in ("status", "reason")]
+    return select(
+        *keep,
+        case((held, literal("held_out")), else_=rows.c.status).label("status"),
+        case((held, literal("holdout")), else_=rows.c.reason).label("reason"),
+        variant.label("variant"),
+    )
