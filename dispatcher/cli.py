@@ -90,6 +90,7 @@ def validate(config: ConfigOption = None) -> None:
 def plan(campaign: str, config: ConfigOption = None, at: AtOption = None) -> None:
     """Show who would get CAMPAIGN now, and why the others would not. Sends nothing."""
     from .app import latest_fire_time, open_store
+    from .mechanics.sequences import preview_step
     from .planner import preview_funnel
 
     loaded = _load(config)
@@ -97,8 +98,11 @@ def plan(campaign: str, config: ConfigOption = None, at: AtOption = None) -> Non
     engine = open_store(loaded)
     now = _now(at)
     scheduled = latest_fire_time(loaded, campaign, now)
-    funnel = preview_funnel(engine, loaded, campaign, scheduled, now)
-    table = Table(title=f"{campaign} (run of {scheduled:%Y-%m-%d %H:%M} UTC)", show_header=False)
+    # A sequence: the step due now, else the next one (dispatcher/mechanics/sequences.py).
+    step, scheduled = preview_step(loaded, campaign, now, scheduled)
+    funnel = preview_funnel(engine, loaded, campaign, scheduled, now, step)
+    title = f"{campaign}{f' step {step}' if step else ''}"
+    table = Table(title=f"{title} (run of {scheduled:%Y-%m-%d %H:%M} UTC)", show_header=False)
     table.add_row("segment", str(funnel.segment))
     for reason, count in sorted(funnel.skipped.items()):
         table.add_row(f"  - {reason.replace('_', ' ')}", str(count))
@@ -259,6 +263,7 @@ def main() -> None:
 COMMAND_MODULES: list[str] = [
     "dispatcher.cli_demo",
     "dispatcher.cli_policy",
+    "dispatcher.cli_promo",
     "dispatcher.cli_daemon",
     "dispatcher.cli_reports",
     "dispatcher.cli_push",

@@ -16,7 +16,9 @@ from sqlalchemy import ColumnElement, String, and_, cast, exists, literal, selec
 from .durations import parse_duration
 from .store.schema import outbox
 
-FIXED = ("customer", "run", "year")
+FIXED = ("customer", "run", "year", "cart", "order", "tier")
+# Keys about a thing rather than a time: the audience query carries it as ``subject``.
+SUBJECT_KEYS = ("cart", "order", "tier")
 
 
 def validate_once_per(value: str) -> str | None:
@@ -32,10 +34,15 @@ def validate_once_per(value: str) -> str | None:
 
 
 def dedupe_key(once_per: str, customer_id: Any, scheduled_for: datetime,
-               timezone: str) -> ColumnElement[str]:
+               timezone: str, subject: Any = None) -> ColumnElement[str]:
     customer = cast(customer_id, String)
     if once_per == "customer":
         return customer
+    if once_per in ("cart", "order"):
+        # Cart and order ids are unique shop-wide: one message per cart / per order.
+        return literal(f"{once_per}:") + cast(subject, String)
+    if once_per == "tier":
+        return customer + literal("@tier:") + cast(subject, String)
     if once_per == "run":
         return customer + literal(f"@{scheduled_for.isoformat(timespec='minutes')}")
     local = scheduled_for.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(timezone))

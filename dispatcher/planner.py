@@ -40,6 +40,8 @@ from .config.load import LoadedConfig
 from .dedupe import dedupe_key, recently_handled
 from .experiments.assign import experiment_record
 from .experiments.plan import override_channels, with_experiment
+from .mechanics.audience import audience as mechanics_audience
+from .mechanics.sequences import step_channels
 from .policy.caps import serialize_planning
 from .policy.gate import apply_policy
 from .policy.quiet import known_zones
@@ -77,6 +79,7 @@ class PlanResult:
     scheduled_for: datetime
     created: bool  # False when this run had been planned already
     funnel: Funnel
+    step: str = ""  # a sequence step's name; "" for single-message campaigns
 
 
 def _reach(channel: str) -> Any:
@@ -107,17 +110,19 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
     ``known_zones(conn)`` so quiet hours use each customer's own zone)."""
     campaign = loaded.config.campaigns[campaign_name]
     seg = SegmentSQL(loaded.segments, now, loaded.config.timezone)
-    audience = seg.select_ids(campaign.segment).subquery("audience")
+    # Segment + trigger + sequence rules; carries the cart/order/tier once_per keys on.
+    audience = mechanics_audience(loaded, campaign_name, step, seg, now)
     cid = audience.c.customer_id
+    channels = step_channels(campaign, step)
 
-    reaches = [(name, _reach(name)) for name in campaign.channels]
+    reaches = [(name, _reach(name)) for name in channels]
     flags = (
         select(
             addresses.c.customer_id,
             func.max(case((addresses.c.consent == "granted", 1), else_=0)).label("granted"),
             func.max(case((addresses.c.consent == "withdrawn", 1), else_=0)).label("withdrawn"),
         )
-        .where(addresses.c.channel.in_(campaign.channels))
+        .where(addresses.c.channel.in_(channels))
         .group_by(addresses.c.customer_id)
         .subquery("address_flags")
     )
@@ -141,7 +146,8 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
     )
     channel, address_id = override_channels(campaign_name, campaign, cid, reaches, channel,
                                             address_id)
-    key = dedupe_key(campaign.once_per, cid, scheduled_for, loaded.config.timezone)
+    key = dedupe_key(campaign.once_per, cid, scheduled_for, loaded.config.timezone,
+                     audience.c.subject)
     done: ColumnElement[bool] = exists(select(literal(1)).where(
         outbox.c.campaign == campaign_name, outbox.c.step == step, outbox.c.dedupe_key == key))
     recent = recently_handled(campaign.once_per, campaign_name, step, cid, now)
@@ -163,21 +169,23 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
 
 
 def planned_rows(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime,
-                 now: datetime, **options: Any) -> Any:
+                 now: datetime, step: str = "", **options: Any) -> Any:
     """The candidates (``options`` go to candidates()) with the A/B arm applied:
     a ``variant`` column, and holdout rows 'held_out'."""
     campaign = loaded.config.campaigns[campaign_name]
     return with_experiment(campaign_name, campaign,
-                           candidates(loaded, campaign_name, scheduled_for, now, **options)
+                           candidates(loaded, campaign_name, scheduled_for, now, step,
+                                      **options)
                            ).subquery("candidates")
 
 
 def preview_funnel(engine: Engine, loaded: LoadedConfig, campaign_name: str,
-                   scheduled_for: datetime, now: datetime) -> Funnel:
+                   scheduled_for: datetime, now: datetime, step: str = "") -> Funnel:
     """The funnel without writing anything."""
     funnel = Funnel()
     with engine.connect() as conn:
-        rows = planned_rows(loaded, campaign_name, scheduled_for, now, zones=known_zones(conn))
+        rows = planned_rows(loaded, campaign_name, scheduled_for, now, step,
+                            zones=known_zones(conn))
         query = select(rows.c.status, rows.c.reason, rows.c.channel, rows.c.done,
                        rows.c.deferred, func.count()).group_by(
             rows.c.status, rows.c.reason, rows.c.channel, rows.c.done, rows.c.deferred)
@@ -194,7 +202,8 @@ def preview_funnel(engine: Engine, loaded: LoadedConfig, campaign_name: str,
 
 
 def plan_run(engine: Engine, loaded: LoadedConfig, campaign_name: str,
-             scheduled_for: datetime, now: datetime | None = None) -> PlanResult:
+             scheduled_for: datetime, now: datetime | None = None,
+             step: str = "") -> PlanResult:
     """Plan one run into the outbox; planning the same (campaign, scheduled_for) twice
     plans it once."""
     now = now or utcnow()
@@ -203,22 +212,23 @@ def plan_run(engine: Engine, loaded: LoadedConfig, campaign_name: str,
         try:
             with conn.begin_nested():
                 run_id = conn.execute(
-                    insert(runs).values(campaign=campaign_name, step="",
+                    insert(runs).values(campaign=campaign_name, step=step,
                                         scheduled_for=scheduled_for, status="planning",
                                         experiment=experiment_record(campaign_name, campaign),
                                         created_at=now).returning(runs.c.id)
                 ).scalar_one()
         except IntegrityError:
-            existing = _existing_run(conn, campaign_name, scheduled_for)
+            existing = _existing_run(conn, campaign_name, scheduled_for, step)
             return PlanResult(campaign_name, existing[0], scheduled_for, False,
-                              _funnel_from(existing[1]))
+                              _funnel_from(existing[1]), step)
         serialize_planning(conn)  # caps count other plans' rows: no two at once
-        rows = planned_rows(loaded, campaign_name, scheduled_for, now, zones=known_zones(conn))
+        rows = planned_rows(loaded, campaign_name, scheduled_for, now, step,
+                            zones=known_zones(conn))
         columns = ["run_id", "campaign", "step", "customer_id", "channel", "address_id",
                    "topic", "kind", "status", "reason", "dedupe_key", "not_before",
                    "attempts", "created_at", "updated_at", "variant"]
         select_rows = select(
-            literal(run_id), literal(campaign_name), literal(""), rows.c.customer_id,
+            literal(run_id), literal(campaign_name), literal(step), rows.c.customer_id,
             rows.c.channel, rows.c.address_id, literal(campaign.topic), literal(campaign.kind),
             rows.c.status, rows.c.reason, rows.c.dedupe_key, rows.c.not_before, literal(0),
             literal(now), literal(now), rows.c.variant,
@@ -227,12 +237,13 @@ def plan_run(engine: Engine, loaded: LoadedConfig, campaign_name: str,
         funnel = _count_run(conn, run_id)
         conn.execute(update(runs).where(runs.c.id == run_id)
                      .values(status="planned", funnel=funnel.as_dict()))
-    return PlanResult(campaign_name, run_id, scheduled_for, True, funnel)
+    return PlanResult(campaign_name, run_id, scheduled_for, True, funnel, step)
 
 
-def _existing_run(conn: Connection, campaign: str, scheduled_for: datetime) -> tuple[int, Any]:
+def _existing_run(conn: Connection, campaign: str, scheduled_for: datetime,
+                  step: str = "") -> tuple[int, Any]:
     row = conn.execute(select(runs.c.id, runs.c.funnel).where(
-        runs.c.campaign == campaign, runs.c.step == "",
+        runs.c.campaign == campaign, runs.c.step == step,
         runs.c.scheduled_for == scheduled_for)).one()
     return int(row[0]), row[1]
 

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .app import latest_fire_time, open_channels, open_store
+from .app import open_channels, open_store
 from .config.load import LoadedConfig
-from .planner import PlanResult, plan_run
+from .mechanics.schedule import plan_due
+from .planner import PlanResult
 from .sender import Sender, SenderOptions, SendStats
 from .store.db import utcnow
 from .validate import validate_all
@@ -35,8 +36,8 @@ async def run_once(loaded: LoadedConfig, campaigns: list[str], now: datetime | N
     # Higher priority plans first, so it gets the room under shared frequency caps.
     by_priority = sorted(campaigns, key=lambda n: -loaded.config.campaigns[n].priority)
     for name in by_priority:
-        scheduled = latest_fire_time(loaded, name, plan_now)
-        result.plans.append(plan_run(engine, loaded, name, scheduled, plan_now))
+        # Sequences plan each due step; other campaigns their cron's latest run.
+        result.plans.extend(plan_due(engine, loaded, name, plan_now))
     options = options or SenderOptions(lease=loaded.config.daemon.lease)
     options.wait_for_retries = timedelta(seconds=wait_retries)
     async with open_channels(loaded) as channels:

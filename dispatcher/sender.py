@@ -41,6 +41,10 @@ from .control import paused_campaigns_query
 from .experiments.render import override_subject, variant_context, variant_folder
 from .guard import ErrorRateGuard
 from .links import LinkClaims, preferences_url, unsubscribe_url
+from .mechanics.context import mechanics_context
+from .mechanics.promo import Promo
+from .mechanics.send_checks import expired_campaigns, issue_promos, newest_carts
+from .mechanics.sequences import step_folder
 from .policy.sendcheck import SendTimeVerdict, check_at_send
 from .ratelimit import RateLimiter
 from .recipient_pacing import RecipientPacing
@@ -248,7 +252,7 @@ class Sender:
                         updated_at=now)
                 .returning(outbox.c.id, outbox.c.campaign, outbox.c.channel,
                            outbox.c.attempts, outbox.c.address_id, outbox.c.customer_id,
-                           outbox.c.variant)
+                           outbox.c.step, outbox.c.variant)
             ).all()
         return claimed
 
@@ -282,11 +286,16 @@ class Sender:
         people = load_customers(conn, customer_ids)
         stats = load_stats(conn, customer_ids)
         jobs = []
+        to_render: list[tuple[_Job, Any, Any, Any]] = []
+        expired = expired_campaigns(self.loaded, {row.campaign for row in claimed},
+                                    self.clock())
         for row in sorted(claimed, key=lambda r: r.id):
             job = _Job(row.id, row.campaign, row.channel, row.attempts, row.address_id)
             address = usable.get(row.address_id)
             customer = people.get(row.customer_id)
-            if address is None or customer is None:
+            if row.campaign in expired:
+                job.skip_reason = "expired"  # the offer ended between planning and sending
+            elif address is None or customer is None:
                 job.skip_reason = "no_address"
             elif address.suppressed is not None:
                 job.skip_reason = "suppressed"
@@ -297,20 +306,31 @@ class Sender:
             elif row.id in verdict.skip:
                 job.skip_reason = verdict.skip[row.id]
             else:
-                try:
-                    job.message = self.render(row.campaign, row.channel, customer,
-                                              stats.get(row.customer_id, OrderStats()),
-                                              address, row.id, variant=row.variant)
-                    # e.g. an SMS over its segment limit: a recorded skip, not a failure
-                    job.skip_reason = self.loaded.channel_settings[row.channel] \
-                        .send_time_skip(job.message)
-                except TemplateProblem as exc:
-                    job.problem = f"template: {exc}"
+                to_render.append((job, row, customer, address))
             jobs.append(job)
+        # Promo codes only for messages that go out, committed in their own short
+        # transaction before anything is sent (a code in a message is always on file).
+        promos = issue_promos(self.engine, self.loaded, [row for _, row, _, _ in to_render],
+                              self.clock())
+        baskets = newest_carts(conn, [row.customer_id for _, row, _, _ in to_render])
+        for job, row, customer, address in to_render:
+            try:
+                job.message = self.render(row.campaign, row.channel, customer,
+                                          stats.get(row.customer_id, OrderStats()),
+                                          address, row.id, step=row.step,
+                                          promo=promos.get(row.id),
+                                          cart=baskets.get(row.customer_id),
+                                          variant=row.variant)
+                # e.g. an SMS over its segment limit: a recorded skip, not a failure
+                job.skip_reason = self.loaded.channel_settings[row.channel] \
+                    .send_time_skip(job.message)
+            except TemplateProblem as exc:
+                job.problem = f"template: {exc}"
         return jobs
 
     def render(self, campaign_name: str, channel: str, customer: Any, stats: OrderStats,
-               address: Any, outbox_id: int | None, is_test: bool = False,
+               address: Any, outbox_id: int | None, is_test: bool = False, step: str = "",
+               promo: Promo | None = None, cart: dict[str, Any] | None = None,
                variant: str | None = None) -> RenderedMessage:
         campaign = self.loaded.config.campaigns[campaign_name]
         shop = self.loaded.config.shop
@@ -319,9 +339,12 @@ class Sender:
         context = build_context(
             customer, stats, campaign_name, campaign, shop, channel,
             unsubscribe_url(shop.public_url, claims), preferences_url(shop.public_url, claims),
-            {"unsubscribe_mailto": getattr(settings, "unsubscribe_mailto", None)},
+            {"unsubscribe_mailto": getattr(settings, "unsubscribe_mailto", None),
+             **mechanics_context(self.loaded, campaign_name, customer, stats, promo, cart)},
         )
-        folder = variant_folder(self.loaded, campaign_name, variant)
+        # An A/B arm's own folder (or the campaign's), then a sequence step's subfolder.
+        folder = step_folder(variant_folder(self.loaded, campaign_name, variant), campaign,
+                             step)
         variant_context(self.loaded, campaign_name, variant, context)
         recipient = Recipient(customer.id, address.address, customer.name, customer.locale,
                               dict(address.data or {}))

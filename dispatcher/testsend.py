@@ -13,6 +13,8 @@ from channels.registry import build_channel
 from .config.load import LoadedConfig
 from .context import OrderStats
 from .experiments.assign import assign
+from .mechanics.send_checks import newest_carts, sample_promo
+from .mechanics.sequences import preview_step
 from .recipients import load_customers, load_stats
 from .sender import Sender
 from .store.db import address_hash, normalize_address, utcnow
@@ -39,6 +41,7 @@ def render_for(engine: Engine, loaded: LoadedConfig, campaign: str, customer_id:
             raise LookupError(f"unknown customer {customer_id!r}")
         stats = load_stats(conn, [customer_id]).get(customer_id, OrderStats())
         address = _pick_address(conn, loaded, campaign, customer_id, channel)
+        cart = newest_carts(conn, [customer_id]).get(customer_id)
     chosen = channel or (address.channel if address is not None
                          else loaded.campaign_channels(campaign)[0])
     if to is not None and chosen == "push":
@@ -51,10 +54,13 @@ def render_for(engine: Engine, loaded: LoadedConfig, campaign: str, customer_id:
         address = SimpleNamespace(channel=chosen, address=f"<no {chosen} address on file>",
                                   address_hash="", data=None)
     sender = Sender(engine, loaded, {})  # rendering needs only config and templates
+    now = utcnow()
+    step, _ = preview_step(loaded, campaign, now, now)  # a sequence: its current step
     # The customer's own A/B arm, so a preview shows what they would get (a holdout
     # customer gets nothing; they are previewed with the campaign's own message).
     variant = assign(campaign, loaded.config.campaigns[campaign], customer_id)
     return sender.render(campaign, chosen, customer, stats, address, None, is_test=to is not None,
+                         promo=sample_promo(loaded, campaign, now), cart=cart, step=step,
                          variant=variant)
 
 

@@ -16,7 +16,11 @@ from .experiments.render import (
     variant_context,
     variant_folder,
 )
+from .mechanics.checks import mechanics_issues, template_targets
+from .mechanics.context import mechanics_context
+from .mechanics.send_checks import SAMPLE_CART, sample_promo
 from .push_payload import check_push
+from .store.db import utcnow
 from .templating import TemplateProblem, TemplateRenderer
 
 SAMPLE_ADDRESSES = {"email": "sample@example.com", "sms": "+380501234567",
@@ -38,38 +42,58 @@ def validate_all(loaded: LoadedConfig,
         if problem:
             loc = loaded.doc.locate(("campaigns", name, "once_per"))
             issues.append(ConfigIssue(loc, f"campaigns.{name}.once_per", problem))
+        step_issues = mechanics_issues(loaded, name)
+        issues.extend(step_issues)
+        if step_issues:
+            continue
+        # Every A/B arm, and for a sequence every step of every arm.
         for variant in arms_to_render(loaded, name):
-            folder = variant_folder(loaded, name, variant)
-            locales = {None} | {p.parent.name for p in renderer.all_parts(folder)
-                                if p.parent != renderer.root / folder}
-            for channel in campaign.channels:
-                for customer, stats in SAMPLE_CUSTOMERS:
-                    for locale in sorted(locales, key=lambda v: v or ""):
-                        sample = customer.__class__(**{**customer.__dict__, "locale": locale})
-                        context = build_context(
-                            sample, stats, name, campaign, loaded.config.shop, channel,
-                            f"{loaded.config.shop.public_url}/u/sample-token",
-                            f"{loaded.config.shop.public_url}/preferences/sample-token",
-                            sample_extra(loaded, name, channel),
-                        )
-                        variant_context(loaded, name, variant, context)
-                        to = Recipient(sample.id, SAMPLE_ADDRESSES.get(channel, "sample"),
-                                       sample.name, locale, sample_data(channel))
-                        try:
-                            message = compose(channel, renderer, folder, name, to, context)
-                            override_subject(renderer, loaded, name, variant, message, context)
-                            for check in VALIDATORS.get(channel, ()):
-                                check(loaded, name, message)
-                        except TemplateProblem as exc:
-                            issues.append(ConfigIssue(Location(exc.file, exc.line or 1, 1),
-                                                      f"campaigns.{name}",
-                                                      f"{channel}: {exc.message}"))
+            base = variant_folder(loaded, name, variant)
+            for folder, channels, promo in template_targets(loaded, name, base):
+                _render_samples(loaded, renderer, name, folder, channels, issues, promo,
+                                variant)
     issues.extend(weight_change_warnings(loaded, experiments_used(loaded)))
     unique = list(dict.fromkeys(issues))
     errors = [i for i in unique if i.severity == "error"]
     if errors:
         raise ConfigError(unique)
     return unique
+
+
+def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str, folder: str,
+                    channels: list[str], issues: list[ConfigIssue], promo: bool = False,
+                    variant: str | None = None) -> None:
+    campaign = loaded.config.campaigns[name]
+    locales = {None} | {p.parent.name for p in renderer.all_parts(folder)
+                        if p.parent != renderer.root / folder}
+    for channel in channels:
+        for customer, stats in SAMPLE_CUSTOMERS:
+            for locale in sorted(locales, key=lambda v: v or ""):
+                sample = customer.__class__(**{**customer.__dict__, "locale": locale})
+                context = build_context(
+                    sample, stats, name, campaign, loaded.config.shop, channel,
+                    f"{loaded.config.shop.public_url}/u/sample-token",
+                    f"{loaded.config.shop.public_url}/preferences/sample-token",
+                    {**sample_extra(loaded, name, channel),
+                     **mechanics_context(loaded, name, sample, stats,
+                                         sample_promo(loaded, name, utcnow()) if promo
+                                         else None,
+                                         # the newest sample customer has no cart yet
+                                         None if customer.id == "sample-new"
+                                         else SAMPLE_CART)},
+                )
+                variant_context(loaded, name, variant, context)
+                to = Recipient(sample.id, SAMPLE_ADDRESSES.get(channel, "sample"),
+                               sample.name, locale, sample_data(channel))
+                try:
+                    message = compose(channel, renderer, folder, name, to, context)
+                    override_subject(renderer, loaded, name, variant, message, context)
+                    for check in VALIDATORS.get(channel, ()):
+                        check(loaded, name, message)
+                except TemplateProblem as exc:
+                    issues.append(ConfigIssue(Location(exc.file, exc.line or 1, 1),
+                                              f"campaigns.{name}",
+                                              f"{channel}: {exc.message}"))
 
 
 def sample_extra(loaded: LoadedConfig, campaign: str, channel: str) -> dict[str, object]:

@@ -6,10 +6,26 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from ..durations import Duration, Rate  # noqa: F401 - re-exported for channel settings
 from .experiment import Share, VariantConfig
+from .mechanics import (
+    Deadline,
+    LoyaltyConfig,
+    PromoConfig,
+    StepConfig,
+    TriggerConfig,
+    When,
+    check_campaign,
+)
 from .policy_models import BouncesConfig, CapsConfig, CapSpec, QuietHoursConfig
 
 
@@ -69,6 +85,12 @@ class CampaignConfig(Strict):
     kind: Literal["marketing", "transactional"] = "marketing"
     priority: int = 100  # higher plans first when campaigns run together (caps)
     enabled: bool = True
+    # Retention mechanics (dispatcher/mechanics/): what fires it, its steps, its deadline.
+    trigger: TriggerConfig | None = None
+    starts_at: When | None = None  # a sale's start; sequence step offsets count from it
+    steps: list[StepConfig] = Field(default_factory=list)
+    expires_at: Deadline | None = None  # nothing is sent at or after it (a date: end of day)
+    promo: PromoConfig | None = None  # a personal one-time code per recipient
     # Auto-pause: stop sending when this share of recent attempts failed (null: never),
     # judged once at least ``pause_min_attempts`` attempts were made.
     pause_on_error_rate: float | None = Field(default=0.5, gt=0, le=1)
@@ -99,6 +121,11 @@ class CampaignConfig(Strict):
             raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
         return value
 
+    @model_validator(mode="after")
+    def _mechanics(self) -> CampaignConfig:
+        check_campaign(self.once_per, self.trigger, self.starts_at, self.steps)
+        return self
+
 
 class Config(Strict):
     shop: ShopConfig = Field(default_factory=ShopConfig)
@@ -110,6 +137,7 @@ class Config(Strict):
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     segments: dict[str, Any] = Field(default_factory=dict)
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
+    loyalty: LoyaltyConfig = Field(default_factory=LoyaltyConfig)
     include: list[str] = Field(default_factory=list)
     caps: CapsConfig = Field(default_factory=CapsConfig)
     quiet_hours: QuietHoursConfig = Field(default_factory=QuietHoursConfig)

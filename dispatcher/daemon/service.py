@@ -20,11 +20,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ..app import latest_fire_time, open_channels, open_store
+from ..app import open_channels, open_store
 from ..config.errors import ConfigError
 from ..config.load import LoadedConfig, load_config
 from ..guard import ErrorRateGuard
-from ..planner import plan_run
+from ..mechanics.schedule import plan_due
 from ..sender import Sender, SenderOptions
 from ..services import BACKGROUND_SERVICES
 from ..store.db import utcnow
@@ -136,17 +136,18 @@ class Daemon:
         assert self._engine is not None
         loaded = self.loaded
         now = utcnow()
-        scheduled = latest_fire_time(loaded, campaign, now)
         try:
-            result = await asyncio.to_thread(plan_run, self._engine, loaded, campaign,
-                                             scheduled, now)
+            # The cron's latest run; for a sequence, each step that is due now.
+            results = await asyncio.to_thread(plan_due, self._engine, loaded, campaign, now)
         except Exception:
             log.exception("planning failed", extra={"campaign": campaign})
             return
-        log.info("run %s: %s, %d to send", result.run_id,
-                 "planned" if result.created else "already planned by another dispatcher",
-                 result.funnel.to_send if result.created else 0,
-                 extra={"campaign": campaign, "run_id": result.run_id})
+        for result in results:
+            log.info("run %s: %s, %d to send", result.run_id,
+                     "planned" if result.created else "already planned by another dispatcher",
+                     result.funnel.to_send if result.created else 0,
+                     extra={"campaign": campaign, "run_id": result.run_id,
+                            "step": result.step})
         self._wake.set()
 
     # -- sending --------------------------------------------------------------------------

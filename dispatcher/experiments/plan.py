@@ -13,7 +13,10 @@ from .assign import HOLDOUT, variant_expr
 def channel_choice(reaches: list[tuple[str, Any]], order: list[str]) -> tuple[Any, Any]:
     """(channel, address_id): the first channel in ``order`` the customer can be reached on."""
     by_name = dict(reaches)
-    picked = [(by_name[name].c.address_id.is_not(None), name) for name in order]
+    # A sequence step may use fewer channels than the campaign: keep the variant's order
+    # of the ones this step has.
+    picked = [(by_name[name].c.address_id.is_not(None), name) for name in order
+              if name in by_name]
     channel = case(*[(cond, literal(name)) for cond, name in picked], else_=None)
     address = case(*[(cond, by_name[name].c.address_id) for cond, name in picked], else_=None)
     return channel, address

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..mechanics.promo import record_redemptions
 from ..policy.consent import ConsentChange, apply_changes
 from ..store.db import address_hash, normalize_address
 from ..store.schema import addresses, carts, customers, orders
@@ -28,7 +29,7 @@ def upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], keys: Seque
     if update_columns:
         stmt = stmt.on_conflict_do_update(
             index_elements=list(keys),
-            set_={c: getattr(stmt.excluded, c) for c in update_columns},
+            set_={c: stmt.excluded[c] for c in update_columns},  # [c]: "items" is a method name
         )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
@@ -97,6 +98,8 @@ def write_orders(conn: Connection, rows: list[OrderRow], now: datetime) -> None:
     upsert(conn, orders, [r.model_dump() for r in rows], ["id"],
            ["customer_id", "placed_at", "total", "currency", "promo_code", "status",
             "delivered_at"])
+    # An order carrying a personal promo code redeems it (first order only).
+    record_redemptions(conn, rows)
 
 
 def write_carts(conn: Connection, rows: list[CartRow], now: datetime) -> None:

@@ -194,6 +194,26 @@ test_sends = Table(
     Column("created_at", DateTime, nullable=False),
 )
 
+# Personal one-time promo codes, issued at send time (one per outbox row) and
+# redeemed by the first imported order that carries the code.
+promo_codes = Table(
+    "promo_codes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("code", String(64), nullable=False),
+    Column("campaign", String(128), nullable=False),
+    Column("step", String(64), nullable=False, default=""),
+    Column("customer_id", String(64), nullable=False),
+    Column("outbox_id", BigInteger),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("redeemed_at", DateTime),
+    Column("redeemed_order_id", String(64)),
+    UniqueConstraint("code"),
+    UniqueConstraint("outbox_id"),
+    Index("ix_promo_codes_campaign", "campaign"),
+)
+
 # Per-campaign operational state: paused by a person or by the error-rate guard.
 campaign_state = Table(
     "campaign_state",

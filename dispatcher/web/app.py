@@ -35,6 +35,7 @@ async def healthz(request: Request) -> PlainTextResponse:
 # that a feature can land on its own.
 ROUTE_MODULES: list[str] = [
     "dispatcher.web.twilio_hooks:routes",
+    "dispatcher.web.events:routes",
     "dispatcher.web.unsubscribe:routes",
     "dispatcher.web.bounces:routes",
     "dispatcher.web.metrics:routes",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:58:58.178015
+Create Date: 2026-11-23 13:24:36.560005
 """
 
 from __future__ import annotations
@@ -68,6 +68,24 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers'))
     )
+    op.create_table('promo_codes',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('code', sa.String(length=64), nullable=False),
+    sa.Column('campaign', sa.String(length=128), nullable=False),
+    sa.Column('step', sa.String(length=64), nullable=False),
+    sa.Column('customer_id', sa.String(length=64), nullable=False),
+    sa.Column('outbox_id', sa.BigInteger(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('redeemed_at', sa.DateTime(), nullable=True),
+    sa.Column('redeemed_order_id', sa.String(length=64), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_promo_codes')),
+    sa.UniqueConstraint('code', name=op.f('uq_promo_codes_code')),
+    sa.UniqueConstraint('outbox_id', name=op.f('uq_promo_codes_outbox_id'))
+    )
+    with op.batch_alter_table('promo_codes', schema=None) as batch_op:
+        batch_op.create_index('ix_promo_codes_campaign', ['campaign'], unique=False)
+
     op.create_table('report_views',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('campaign', sa.String(length=128), nullable=False),
@@ -244,6 +262,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_report_views_campaign')
 
     op.drop_table('report_views')
+    with op.batch_alter_table('promo_codes', schema=None) as batch_op:
+        batch_op.drop_index('ix_promo_codes_campaign')
+
+    op.drop_table('promo_codes')
     op.drop_table('customers')
     with op.batch_alter_table('consent_events', schema=None) as batch_op:
         batch_op.drop_index('ix_consent_events_customer')

@@ -1,0 +1,41 @@
+"""Template variables the mechanics add: loyalty progress, the offer's deadline and
+the personal promo code, each in the customer's locale and time zone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..config.load import LoadedConfig
+from ..context import CustomerView, OrderStats
+from .loyalty import progress
+from .offers import expires_at_utc, format_local
+from .promo import Promo
+
+
+def mechanics_context(loaded: LoadedConfig, campaign_name: str, customer: CustomerView,
+                      stats: OrderStats, promo: Promo | None,
+                      cart: dict[str, Any] | None = None) -> dict[str, Any]:
+    config = loaded.config
+    campaign = config.campaigns[campaign_name]
+
+    def local(moment: datetime | None) -> str:
+        return format_local(moment, customer.locale, customer.timezone, config.timezone)
+
+    standing = progress(config.loyalty, stats.orders_count, stats.total_spent)
+    deadline = expires_at_utc(campaign, config.timezone)
+    context: dict[str, Any] = standing.as_context()
+    context["loyalty"] = standing
+    # "" rather than undefined, so a shared footer can say {% if expires_at %}.
+    context["expires_at"] = local(deadline) if deadline else ""
+    context["expires_on"] = format_local(deadline, customer.locale, customer.timezone,
+                                         config.timezone, short=True) if deadline else ""
+    context["promo"] = None if promo is None else {
+        "code": promo.code, "expires_at": local(promo.expires_at),
+        "expires_on": format_local(promo.expires_at, customer.locale, customer.timezone,
+                                   config.timezone, short=True),
+        "discount": promo.discount,
+    }
+    # The newest cart: id, items (as the shop sent them), total, currency; None if none.
+    context["cart"] = cart
+    return context
