@@ -257,7 +257,13 @@ def init_db(config: ConfigOption = None) -> None:
 
 
 def main() -> None:
-    app()
+    from .store.db import OutdatedDatabase
+
+    try:
+        app()
+    except OutdatedDatabase as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        raise SystemExit(2) from None
 
 
 # Feature modules that add commands to ``app`` when imported (one line per feature,

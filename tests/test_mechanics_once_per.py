@@ -273,3 +273,25 @@ new_year:
     if NOW - fire > timedelta(days=1):
         assert "not due" in tick(shop, "new_year", NOW).output
         assert len(received(smtp)) == 2
+
+
+def test_once_per_order_without_a_trigger_keys_on_the_newest_order(
+        shop: Shop, smtp: SMTPServer) -> None:
+    """No trigger: the newest order is the subject, so a later run sends again only
+    after a new order, and a customer with no order gets nothing."""
+    setup(shop, smtp, """
+thanks:
+  segment: reachable
+  once_per: order
+  schedule: "0 12 * * *"
+""")
+    simple_templates(shop, "thanks", "Thank you for your order")
+    customers(shop, ["ann", "bob"])
+    orders(shop, [{"id": "a1", "customer_id": "ann", "placed_at": at(days=3)}])
+    tick(shop, "thanks", at(days=2))
+    tick(shop, "thanks", at(days=1))  # another day's run: the same newest order
+    assert received(smtp) == [("ann@example.com", "Thank you for your order")]
+    orders(shop, [{"id": "a2", "customer_id": "ann", "placed_at": at(hours=20)}])
+    tick(shop, "thanks", NOW)
+    assert len(received(smtp)) == 2
+    assert {r.dedupe_key for r in outbox_rows(shop)} == {"order:a1", "order:a2"}

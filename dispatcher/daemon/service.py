@@ -27,12 +27,18 @@ from ..guard import ErrorRateGuard
 from ..mechanics.schedule import plan_due
 from ..sender import Sender, SenderOptions
 from ..services import BACKGROUND_SERVICES
+from ..state import WebState
 from ..store.db import utcnow
 from .missed import catch_up
 from .schedule import install_jobs, make_scheduler
 from .sdnotify import notify
 
 log = logging.getLogger("dispatcher.daemon")
+
+
+# Scheduler jobs that fire within this many seconds of each other are planned as one
+# batch (APScheduler starts same-minute jobs a few milliseconds apart).
+FIRE_BATCH_WINDOW = 0.5
 
 
 class Daemon:
@@ -50,6 +56,8 @@ class Daemon:
         self._guard: ErrorRateGuard | None = None
         self._scheduler: Any = None
         self._web_state: Any = None
+        self._due_fires: set[str] = set()
+        self._planning: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -60,10 +68,9 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
         self._engine = engine = await asyncio.to_thread(open_store, self.loaded)
         self._guard = ErrorRateGuard(engine, self.loaded)
-        with contextlib.suppress(ImportError):  # the web extra may be missing
-            from ..web.app import WebState
-
-            self._web_state = WebState(self.loaded, engine, {"daemon": self})
+        # Shared by the HTTP app (when the web extra is installed) and the background
+        # services, which run either way.
+        self._web_state = WebState(self.loaded, engine, {"daemon": self})
         try:
             done = await asyncio.to_thread(catch_up, engine, self.loaded, utcnow())
             if done.planned:
@@ -83,6 +90,8 @@ class Daemon:
             notify("STOPPING=1")
             log.info("stopping: no new claims; waiting for in-flight sends")
             self._scheduler.shutdown(wait=False)
+            if self._planning is not None:  # a plan is one transaction: let it finish
+                await asyncio.wait([self._planning], timeout=30)
             await self._stop_sender(sender_task)
             stop_services.set()
             await _finish(services, timeout=5)
@@ -131,10 +140,28 @@ class Daemon:
     # -- scheduling ---------------------------------------------------------------------
 
     async def _fire(self, campaign: str) -> None:
+        """A scheduler job: plan the campaign's due run, together with every other
+        campaign that fires at the same moment, higher ``priority`` first, so campaigns
+        due at the same minute share the frequency caps by priority, not by luck."""
         if self._stop.is_set() or campaign not in self.loaded.config.campaigns:
             return
+        self._due_fires.add(campaign)
+        if self._planning is None or self._planning.done():
+            self._planning = asyncio.create_task(self._plan_due_fires(), name="planning")
+        await asyncio.shield(self._planning)
+
+    async def _plan_due_fires(self) -> None:
+        await asyncio.sleep(FIRE_BATCH_WINDOW)  # let the same minute's other jobs join
+        while self._due_fires and not self._stop.is_set():
+            loaded = self.loaded
+            batch = sorted((n for n in self._due_fires if n in loaded.config.campaigns),
+                           key=lambda n: (-loaded.config.campaigns[n].priority, n))
+            self._due_fires.clear()
+            for campaign in batch:
+                await self._plan(loaded, campaign)
+
+    async def _plan(self, loaded: LoadedConfig, campaign: str) -> None:
         assert self._engine is not None
-        loaded = self.loaded
         now = utcnow()
         try:
             # The cron's latest run; for a sequence, each step that is due now.

@@ -63,11 +63,27 @@ def _alembic_config(engine: Engine):
     return cfg
 
 
+class OutdatedDatabase(RuntimeError):
+    """The database says it is at the newest revision but lacks tables of it."""
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
     from alembic import command
+    from sqlalchemy import inspect
+
+    from .schema import metadata
 
     cfg = _alembic_config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+        # Until the first release the schema is one revision that grows: a database made
+        # by an older pre-release build claims "head" yet misses tables. Say so plainly
+        # instead of failing later with "no such table".
+        missing = sorted(set(metadata.tables) - set(inspect(conn).get_table_names()))
+    if missing:
+        raise OutdatedDatabase(
+            f"the database {engine.url.render_as_string(hide_password=True)} was created "
+            f"by an older pre-release version (missing tables: {', '.join(missing)}); "
+            "move it aside and run the command again to create a fresh one")
