@@ -138,3 +138,40 @@ def _sent_in(text: str) -> int:
     import re
 
     return sum(int(n) for n in re.findall(r"sender: \{'sent': (\d+)", text))
+
+
+def test_cron_fires_on_the_minute_while_running_and_sends_once(shop: Shop) -> None:
+    """No catch-up involved: the daemon starts with nothing planned and APScheduler's
+    job for "* * * * *" plans the next minute's run, which is sent once."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine, select
+
+    from dispatcher.store.schema import runs
+
+    handler = SinkHandler()
+    with SMTPServer(handler) as smtp:
+        build_shop(shop, smtp.port, 20, concurrency=4, schedule="* * * * *",
+                   campaign_extra="once_per: customer")
+        started = datetime.now(UTC).replace(tzinfo=None)
+        proc = start(shop, shop.db_url(), "run", "--no-http")
+        output = Output(proc)
+        try:
+            # at most a minute to the next fire, plus the send
+            assert wait_until(lambda: handler.count() == 20, timeout=100, proc=proc), \
+                output.text()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0, output.text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    engine = create_engine(shop.db_url())
+    with engine.connect() as conn:
+        fired = conn.execute(select(runs.c.scheduled_for, runs.c.status)).all()
+    engine.dispose()
+    assert len(fired) >= 1
+    first = min(when for when, _ in fired)
+    # a minute boundary after the daemon started (not a catch-up of an earlier one)
+    assert first > started and first.second == 0 and first.microsecond == 0
+    received = Counter(handler.recipients())
+    assert len(received) == 20 and set(received.values()) == {1}
