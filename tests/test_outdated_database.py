@@ -25,5 +25,5 @@ def test_missing_tables_are_named_and_exit_2(shop: Shop) -> None:
          "plan", "hello", "--config", str(shop.config_path)],
         capture_output=True, text=True, cwd=shop.folder, timeout=60)
     assert result.returncode == 2, result.stderr
-    assert "older pre-release version (missing tables: promo_codes)" in result.stderr
+    assert "older pre-release version (missing tables or columns: promo_codes)" in result.stderr
     assert "Traceback" not in result.stderr

@@ -132,3 +132,31 @@ def test_code_issued_in_promo_codes_attributes(shop: Shop) -> None:
             promo_code="WELCOME-9Z"))
     a = arms(shop, later(30))["A"]
     assert (a["converted"], a["revenue"]) == (1, 33)
+
+
+def test_erasing_a_converted_customer_keeps_the_report_and_never_targets_the_stand_in(
+        shop: Shop) -> None:
+    build(shop, 40, holdout="0%")
+    shop.cli("run-once", "promo")
+    eng = engine(shop)
+    sent = [r for r in recipients(eng) if r.variant == "B"]
+    buyer = sent[0]
+    with eng.begin() as conn:
+        conn.execute(insert(orders), [{
+            "id": "after-1", "customer_id": buyer.customer_id, "currency": "EUR",
+            "placed_at": buyer.sent_at + timedelta(days=2), "total": Decimal("55"),
+            "promo_code": None}])
+    before = arms(shop, later(10))["B"]
+    assert before["converted"] == 1 and before["revenue"] == 55
+
+    shop.cli("forget", buyer.customer_id, "--yes")
+
+    after = arms(shop, later(10))["B"]
+    assert (after["recipients"], after["converted"], after["revenue"]) == \
+        (before["recipients"], 1, 55)
+    with eng.connect() as conn:
+        owners = conn.execute(select(orders.c.customer_id)).scalars().all()
+    assert buyer.customer_id not in owners  # the order now belongs to the pseudonym
+    # and the stand-in is in no segment: the next run plans nobody new for it
+    plan = shop.cli("plan", "promo").output
+    assert "no address" not in plan

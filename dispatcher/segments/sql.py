@@ -157,7 +157,8 @@ class SegmentSQL:
             )
         if self._cart is not None:
             source = source.outerjoin(self._cart, self._cart.c.customer_id == customers.c.id)
-        return select(customers.c.id.label("customer_id")).select_from(source).where(condition)
+        return select(customers.c.id.label("customer_id")).select_from(source).where(
+            customers.c.erased_at.is_(None), condition)
 
     # -- tree -------------------------------------------------------------------------
 

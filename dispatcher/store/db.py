@@ -81,9 +81,15 @@ def migrate(engine: Engine) -> None:
         # Until the first release the schema is one revision that grows: a database made
         # by an older pre-release build claims "head" yet misses tables. Say so plainly
         # instead of failing later with "no such table".
-        missing = sorted(set(metadata.tables) - set(inspect(conn).get_table_names()))
+        inspector = inspect(conn)
+        present = set(inspector.get_table_names())
+        missing = sorted(set(metadata.tables) - present)
+        missing += sorted(
+            f"{name}.{column}" for name, table in metadata.tables.items() if name in present
+            for column in set(table.columns.keys())
+            - {c["name"] for c in inspector.get_columns(name)})
     if missing:
         raise OutdatedDatabase(
             f"the database {engine.url.render_as_string(hide_password=True)} was created "
-            f"by an older pre-release version (missing tables: {', '.join(missing)}); "
+            f"by an older pre-release version (missing tables or columns: {', '.join(missing)}); "
             "move it aside and run the command again to create a fresh one")

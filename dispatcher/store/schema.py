@@ -46,6 +46,9 @@ customers = Table(
     Column("attributes", JSON, nullable=False, default=dict),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # Set on the pseudonymous stand-in ``forget`` leaves: it holds the erased person's
+    # orders so reports keep their revenue, and no segment ever selects it.
+    Column("erased_at", DateTime),
 )
 
 # One row per way to reach a customer: an email address, a phone number, a

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 13:24:36.560005
+Create Date: 2026-11-23 14:11:57.113955
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def upgrade() -> None:
     sa.Column('attributes', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('erased_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers'))
     )
     op.create_table('promo_codes',
