@@ -25,8 +25,33 @@ class TelegramSettings(ChannelSettings):
     disable_link_preview: bool = False
     # Long polling for /stop and /start (seconds the Bot API holds each getUpdates).
     poll_timeout: int = Field(default=30, ge=0, le=50)
-    stop_reply: str = "You will not get offers from us here any more. Send /start to resume."
-    start_reply: str = "Welcome back! Send /stop at any time to stop offers."
+    # The bot's answers to /stop and /start: one text, or one per locale
+    # ({uk: "...", en: "..."}; the customer's locale, else their Telegram app's
+    # language, else the first entry).
+    stop_reply: str | dict[str, str] = \
+        "You will not get offers from us here any more. Send /start to resume."
+    start_reply: str | dict[str, str] = "Welcome back! Send /stop at any time to stop offers."
+
+    def reply(self, opt_in: bool, *languages: str | None) -> str:
+        texts = self.start_reply if opt_in else self.stop_reply
+        if isinstance(texts, str):
+            return texts
+        for language in languages:
+            if not language:
+                continue
+            # "uk", "uk-UA", "uk_UA" -> "uk"
+            for key in (language, language.replace("_", "-").split("-")[0]):
+                if key in texts:
+                    return texts[key]
+        return next(iter(texts.values()))
+
+    @field_validator("stop_reply", "start_reply")
+    @classmethod
+    def _some_text(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        texts = [value] if isinstance(value, str) else list(value.values())
+        if not texts or not all(t.strip() for t in texts):
+            raise ValueError("needs a non-empty text (or one per locale)")
+        return value
 
     @field_validator("token", mode="before")
     @classmethod

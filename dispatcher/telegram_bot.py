@@ -16,12 +16,13 @@ import contextlib
 import logging
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from channels.telegram_settings import TelegramSettings
 
 from .optout import ConsentChange, apply_consent_change
-from .store.db import utcnow
+from .store.db import address_hash, utcnow
+from .store.schema import addresses, customers
 
 log = logging.getLogger("dispatcher.telegram_bot")
 
@@ -54,11 +55,32 @@ def command_for(update: dict[str, Any]) -> ConsentChange | None:
 
 def apply_update(engine: Engine, update: dict[str, Any]) -> ConsentChange | None:
     """Record what ``update`` asks for; return it (None when it asks for nothing)."""
+    change, _ = apply_update_with_locale(engine, update)
+    return change
+
+
+def apply_update_with_locale(engine: Engine, update: dict[str, Any]
+                             ) -> tuple[ConsentChange | None, str | None]:
+    """apply_update, plus the locale of the customer this chat belongs to (if known),
+    so the bot answers in the customer's language."""
     change = command_for(update)
+    locale = None
     if change is not None:
         with engine.begin() as conn:
             apply_consent_change(conn, change, utcnow())
-    return change
+            locale = conn.execute(
+                select(customers.c.locale).select_from(addresses.join(
+                    customers, customers.c.id == addresses.c.customer_id))
+                .where(addresses.c.channel == "telegram",
+                       addresses.c.address_hash == address_hash("telegram", change.address))
+                .limit(1)).scalar()
+    return change, locale
+
+
+def telegram_language(update: dict[str, Any]) -> str | None:
+    """The language of the user's Telegram app, as the update reports it."""
+    message = update.get("message") or update.get("my_chat_member") or {}
+    return (message.get("from") or {}).get("language_code")
 
 
 async def poll_commands(state: Any, stop: asyncio.Event) -> None:
@@ -91,10 +113,14 @@ async def poll_commands(state: Any, stop: asyncio.Event) -> None:
             if updates is None:
                 return
             for update in updates:
-                change = await asyncio.to_thread(apply_update, state.engine, update.to_dict())
+                raw = update.to_dict()
+                change, locale = await asyncio.to_thread(apply_update_with_locale,
+                                                         state.engine, raw)
                 offset = update.update_id + 1
                 if change is not None and change.source != "telegram:blocked":
-                    reply = settings.start_reply if change.opt_in else settings.stop_reply
+                    # The reply texts of the current config (SIGHUP reloads them).
+                    current = state.loaded.channel_settings.get("telegram", settings)
+                    reply = current.reply(change.opt_in, locale, telegram_language(raw))
                     with contextlib.suppress(NetworkError, RetryAfter, Conflict):
                         await bot.send_message(chat_id=int(change.address), text=reply)
         if offset is not None:  # confirm the last batch so a restart does not replay it

@@ -120,3 +120,35 @@ def test_service_stays_off_without_a_token(shop: Shop, telegram: TelegramPeer,
     telegram.user_writes(1001, "/stop")
     run_bot_until(shop, lambda: False)
     assert telegram.calls == [] and telegram.updates  # the bot API was never asked
+
+
+def test_replies_in_the_customers_language(
+        shop: Shop, telegram: TelegramPeer, monkeypatch: pytest.MonkeyPatch) -> None:
+    build(shop, telegram, monkeypatch, people=[
+        {"id": "c1", "name": "Олена", "locale": "uk", "telegram_chat_id": "1001",
+         "telegram_consent": "yes"},
+        {"id": "c2", "name": "Jane", "locale": "en", "telegram_chat_id": "1002",
+         "telegram_consent": "yes"},
+    ])
+    text = shop.config_path.read_text(encoding="utf-8")
+    shop.config_path.write_text(text.replace("    retry_base: 1s\n", """    retry_base: 1s
+    stop_reply:
+      en: "Stopped. Send /start to resume."
+      uk: "Більше не надсилатимемо пропозицій. Надішліть /start, щоб повернутися."
+"""), encoding="utf-8")
+    telegram.user_writes(1001, "/stop")
+    telegram.user_writes(1002, "/stop")
+    run_bot_until(shop, lambda: bool(telegram.sent_to("1001")) and
+                  bool(telegram.sent_to("1002")))
+    assert [m["text"] for m in telegram.sent_to("1001")] == [
+        "Більше не надсилатимемо пропозицій. Надішліть /start, щоб повернутися."]
+    assert [m["text"] for m in telegram.sent_to("1002")] == ["Stopped. Send /start to resume."]
+
+
+def test_reply_texts_fall_back_to_the_app_language_then_the_first_entry() -> None:
+    from channels.telegram_settings import TelegramSettings
+
+    settings = TelegramSettings(start_reply={"en": "Welcome back", "uk": "З поверненням"})
+    assert settings.reply(True, None, "uk-UA") == "З поверненням"
+    assert settings.reply(True, "de", None) == "Welcome back"
+    assert settings.reply(False, "uk") == settings.stop_reply  # one text for all
