@@ -43,6 +43,7 @@ from .experiments.plan import override_channels, with_experiment
 from .mechanics.audience import audience as mechanics_audience
 from .mechanics.sequences import step_channels
 from .policy.caps import serialize_planning
+from .policy.channel_room import ChannelChooser
 from .policy.gate import apply_policy
 from .policy.quiet import known_zones
 from .segments.sql import SegmentSQL
@@ -130,11 +131,10 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
     for _, reach in reaches:
         source = source.outerjoin(reach, reach.c.customer_id == cid)
     source = source.outerjoin(flags, flags.c.customer_id == cid)
-
-    reachable = [(reach.c.address_id.is_not(None), name) for name, reach in reaches]
-    channel = case(*[(cond, literal(name)) for cond, name in reachable], else_=None)
-    address_id = func.coalesce(*[reach.c.address_id for _, reach in reaches], None) \
-        if len(reaches) > 1 else reaches[0][1].c.address_id
+    # The first channel that reaches the customer and has room under its channel cap.
+    chooser = ChannelChooser(loaded, campaign_name, list(channels), dict(reaches), now)
+    source = chooser.join(source, cid)
+    channel, address_id = chooser.choose(list(channels))
     any_reach = func.coalesce(*[reach.c.address_id for _, reach in reaches], None).is_not(None) \
         if len(reaches) > 1 else reaches[0][1].c.address_id.is_not(None)
     reason = case(
@@ -144,8 +144,8 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
         (flags.c.granted == 0, "no_consent"),
         else_="suppressed",
     )
-    channel, address_id = override_channels(campaign_name, campaign, cid, reaches, channel,
-                                            address_id)
+    channel, address_id = override_channels(campaign_name, campaign, cid, chooser.choose,
+                                            channel, address_id)
     key = dedupe_key(campaign.once_per, cid, scheduled_for, loaded.config.timezone,
                      audience.c.subject)
     done: ColumnElement[bool] = exists(select(literal(1)).where(

@@ -112,3 +112,34 @@ def test_cap_on_unknown_channel_is_a_located_config_error(shop: Shop,
     result = shop.cli("validate", expect=2)
     text = " ".join(result.output.split())
     assert "config.yaml:" in text and "caps.channels.emial: unknown channel 'emial'" in text
+
+
+def test_a_capped_channel_falls_back_to_the_next_one_with_room(shop: Shop,
+                                                                smtp: SMTPServer) -> None:
+    people = [{"id": f"c{n}", "name": f"Person {n}", "email": f"p{n}@example.com",
+               "email_consent": "yes", "phone": f"+38050123456{n}", "sms_consent": "yes"}
+              for n in (1, 2)]
+    setup_shop(shop, smtp.port,
+               campaign("flash", once_per="run", channels="[sms, email]")
+               + campaign("sms_only", once_per="run", channels="[sms]", priority="50"),
+               "caps:\n  channels:\n    sms: 1 per 7d\n", customers=people)
+    text = shop.config_path.read_text(encoding="utf-8")
+    # SMS without a Twilio account: the file transport (outbox/sms/)
+    shop.config_path.write_text(text.replace("channels:\n  email:", "channels:\n  sms: {}\n"
+                                             "  email:", 1), encoding="utf-8")
+    # The first run texts both customers
+    shop.cli("run-once", "flash", "--at", days_ago(2))
+    assert {(r.customer_id, r.channel) for r in outbox_rows(shop) if r.status == "sent"} == \
+        {("c1", "sms"), ("c2", "sms")}
+    # The next day their weekly SMS is used up: the same campaign goes by email
+    # instead of not at all, and a campaign that only has SMS is capped
+    assert "via email" in shop.cli("plan", "flash", "--at", days_ago(1)).output
+    first_run = outbox_rows(shop)[0].run_id
+    shop.cli("run-once", "flash", "sms_only", "--at", days_ago(1))
+    second = {(r.customer_id, r.campaign, r.channel, r.status, r.reason)
+              for r in outbox_rows(shop) if r.run_id != first_run}
+    assert second == {("c1", "flash", "email", "sent", None),
+                      ("c2", "flash", "email", "sent", None),
+                      ("c1", "sms_only", "sms", "skipped", "capped:sms 1/7d"),
+                      ("c2", "sms_only", "sms", "skipped", "capped:sms 1/7d")}
+    assert sorted(smtp.handler.recipients()) == ["p1@example.com", "p2@example.com"]

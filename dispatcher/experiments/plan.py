@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import String, and_, case, literal, select
@@ -10,29 +11,18 @@ from ..config.models import CampaignConfig
 from .assign import HOLDOUT, variant_expr
 
 
-def channel_choice(reaches: list[tuple[str, Any]], order: list[str]) -> tuple[Any, Any]:
-    """(channel, address_id): the first channel in ``order`` the customer can be reached on."""
-    by_name = dict(reaches)
-    # A sequence step may use fewer channels than the campaign: keep the variant's order
-    # of the ones this step has.
-    picked = [(by_name[name].c.address_id.is_not(None), name) for name in order
-              if name in by_name]
-    channel = case(*[(cond, literal(name)) for cond, name in picked], else_=None)
-    address = case(*[(cond, by_name[name].c.address_id) for cond, name in picked], else_=None)
-    return channel, address
-
-
 def override_channels(campaign_name: str, campaign: CampaignConfig, customer_id: Any,
-                      reaches: list[tuple[str, Any]], channel: Any,
+                      choose: Callable[[list[str]], tuple[Any, Any]], channel: Any,
                       address_id: Any) -> tuple[Any, Any]:
-    """(channel, address_id) with each variant's own channel order applied."""
+    """(channel, address_id) with each variant's own channel order applied; ``choose``
+    builds the choice for an order (policy/channel_room.py)."""
     overrides = [(name, v.channels) for name, v in campaign.variants.items() if v.channels]
     variant = variant_expr(campaign_name, campaign, customer_id)
     if variant is None or not overrides:
         return channel, address_id
     channel_whens, address_whens = [], []
     for name, order in overrides:
-        ch, addr = channel_choice(reaches, order)
+        ch, addr = choose(order)
         channel_whens.append((variant == name, ch))
         address_whens.append((variant == name, addr))
     return case(*channel_whens, else_=channel), case(*address_whens, else_=address_id)
