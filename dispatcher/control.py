@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, Select, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .store.db import utcnow
-from .store.schema import campaign_state
+from .store.schema import campaign_state, outbox
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,13 @@ def pause(engine: Engine, campaign: str, by: str, reason: str,
 
 
 def resume(engine: Engine, campaign: str, now: datetime | None = None) -> bool:
-    """Resume ``campaign``; False when it was not paused."""
+    """Resume ``campaign``; False when it was not paused.
+
+    Messages waiting in retry backoff (the failures that led to an error-rate pause,
+    e.g. a wrong SMTP password) become due at once: the operator fixed the cause and
+    expects sending to continue now, not after the longest backoff. Nothing sent is
+    touched, and the sender still checks quiet hours and deadlines before each send.
+    """
     now = now or utcnow()
     with engine.begin() as conn:
         result = conn.execute(
@@ -52,6 +58,11 @@ def resume(engine: Engine, campaign: str, now: datetime | None = None) -> bool:
             .where(campaign_state.c.campaign == campaign,
                    campaign_state.c.paused_at.is_not(None))
             .values(paused_at=None, paused_by=None, paused_reason=None, updated_at=now))
+        if result.rowcount:
+            conn.execute(update(outbox).where(
+                outbox.c.campaign == campaign, outbox.c.status == "pending",
+                outbox.c.attempts > 0, outbox.c.last_error.is_not(None),
+                outbox.c.not_before > now).values(not_before=now, updated_at=now))
     return bool(result.rowcount)
 
 

@@ -117,11 +117,15 @@ def test_broken_smtp_password_pauses_the_campaign_and_resume_continues(
         shop.cli("run-once", "win_back", "--wait-retries", "0")
         assert auth.attempts == before
 
+        # (as if the failures' backoff were long: an hour from now)
+        backed_off = push_retries_back(db_url, timedelta(hours=1))
+        assert backed_off > 0
         # When the password is fixed and the campaign resumed
         monkeypatch.setenv("TEST_SMTP_PASSWORD", "right-password")
         auth.fixed = True
         shop.cli("resume", "win_back")
-        shop.cli("run-once", "win_back", "--wait-retries", "30")
+        # (no waiting: resuming makes the backed-off failures due at once)
+        shop.cli("run-once", "win_back", "--wait-retries", "0")
     # Then everyone gets the message exactly once
     received = Counter(handler.recipients())
     assert set(received) == {address(i) for i in range(300)}
@@ -149,3 +153,20 @@ def test_operator_pause_holds_sending_and_resume_does_not_resend(
     assert sorted(handler.recipients()) == sorted(address(i) for i in range(30))
     unknown = shop.cli("pause", "nope", expect=2).output
     assert "unknown campaign 'nope'" in unknown
+
+
+def push_retries_back(db_url: str, by: timedelta) -> int:
+    """Move every failed-and-waiting row's next attempt ``by`` into the future."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine, update
+
+    from dispatcher.store.schema import outbox
+
+    engine = create_engine(db_url)
+    later = datetime.now(UTC).replace(tzinfo=None) + by
+    with engine.begin() as conn:
+        moved = conn.execute(update(outbox).where(
+            outbox.c.status == "pending", outbox.c.attempts > 0).values(not_before=later))
+    engine.dispose()
+    return int(moved.rowcount or 0)
