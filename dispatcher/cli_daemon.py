@@ -29,8 +29,55 @@ def run(config: ConfigOption = None,
     if logging.getLogger("dispatcher").level > logging.INFO:
         configure_logging(logging.INFO)
     loaded = _load(config)
+    _refuse_forgeable_links(loaded, serve_http=not no_http)
     code = asyncio.run(Daemon(loaded, host, port, serve_http=not no_http).run())
     raise typer.Exit(code)
+
+
+@app.command()
+def serve(config: ConfigOption = None,
+          host: Annotated[str | None, typer.Option(help="HTTP host (default: daemon.host)")] = None,
+          port: Annotated[int | None, typer.Option(help="HTTP port (default: daemon.port)")] = None,
+          ) -> None:
+    """Serve only the HTTP app (unsubscribe, preferences, webhooks, push, events,
+    /metrics) and the Telegram /stop bot: for shops that send with the nightly
+    `run-once` instead of the daemon. Schedules and sends nothing. SIGHUP reloads."""
+    from .daemon.service import Daemon
+    from .logs import configure_logging
+
+    try:
+        import starlette  # noqa: F401
+    except ImportError:
+        err_console.print("error: `serve` needs the web extra: pip install -e \".[web]\"",
+                          markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    if logging.getLogger("dispatcher").level > logging.INFO:
+        configure_logging(logging.INFO)
+    loaded = _load(config)
+    _refuse_forgeable_links(loaded, serve_http=True)
+    raise typer.Exit(asyncio.run(Daemon(loaded, host, port, dispatch=False).run()))
+
+
+def _refuse_forgeable_links(loaded: Any, serve_http: bool) -> None:
+    """Without DISPATCHER_SECRET, unsubscribe, preference and push-subscribe tokens are
+    signed with a public development key: anyone could forge them. Fine while every
+    channel writes files; refused once the daemon serves those links for real sends."""
+    from .links import secret_is_default
+
+    if not serve_http or not secret_is_default():
+        return
+    used = {c for campaign in loaded.config.campaigns.values() for c in campaign.channels}
+    real = sorted(name for name in used
+                  if not getattr(loaded.channel_settings.get(name), "uses_file", lambda: True)())
+    if real:
+        err_console.print(
+            f"error: DISPATCHER_SECRET is not set, and {', '.join(real)} send(s) to real "
+            "recipients: their unsubscribe and preference links would be signed with the "
+            "public development key. Set DISPATCHER_SECRET (a long random string, kept "
+            "across restarts).", markup=False, highlight=False)
+        raise typer.Exit(2)
+    logging.getLogger("dispatcher.daemon").warning(
+        "DISPATCHER_SECRET is not set: links use the development key (file transports only)")
 
 
 @app.command()

@@ -13,7 +13,7 @@ import pytest
 
 from .daemon_peers import Output, SinkHandler, build_shop, start, states, wait_until
 from .shop import Shop
-from .smtp_server import SMTPServer, free_port
+from .smtp_server import RecordingHandler, SMTPServer, free_port
 
 
 def plan_without_sending(shop: Shop) -> None:
@@ -30,6 +30,7 @@ def test_sigterm_during_sends_exits_0_and_leaves_nothing_sending(
     notify.bind(notify_path)
     notify.settimeout(60)
     monkeypatch.setenv("NOTIFY_SOCKET", notify_path)
+    monkeypatch.setenv("DISPATCHER_SECRET", "daemon-test-secret")  # real sends + HTTP
     handler = SinkHandler(delay=0.2)  # a slow relay: sends are in flight when SIGTERM comes
     port = free_port()
     with SMTPServer(handler) as smtp:
@@ -175,3 +176,82 @@ def test_cron_fires_on_the_minute_while_running_and_sends_once(shop: Shop) -> No
     assert first > started and first.second == 0 and first.microsecond == 0
     received = Counter(handler.recipients())
     assert len(received) == 20 and set(received.values()) == {1}
+
+
+def test_refuses_to_serve_forgeable_links_for_real_sends(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real recipients + HTTP + no DISPATCHER_SECRET: exit 2 before anything runs."""
+    monkeypatch.delenv("DISPATCHER_SECRET", raising=False)
+    with SMTPServer(SinkHandler()) as smtp:
+        build_shop(shop, smtp.port, 5)
+        result = shop.cli("run", "--port", str(free_port()), expect=2)
+    assert "DISPATCHER_SECRET is not set" in result.output
+    assert "email" in result.output
+    assert states(shop.db_url()) == Counter()  # nothing planned
+
+
+def test_serve_answers_the_links_of_a_one_shot_send_and_sends_nothing(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The nightly-timer deployment: `run-once` sends, `serve` answers the unsubscribe
+    link in the message (and never sends anything itself)."""
+    from urllib.parse import urlsplit
+
+    monkeypatch.setenv("DISPATCHER_SECRET", "serve-test-secret")
+    handler = RecordingHandler()
+    port = free_port()
+    with SMTPServer(handler) as smtp:
+        build_shop(shop, smtp.port, 6, campaign_extra="once_per: run")
+        shop.config_path.write_text(shop.config_path.read_text(encoding="utf-8").replace(
+            "http://127.0.0.1:8080", f"http://127.0.0.1:{port}"), encoding="utf-8")
+        shop.cli("run-once", "win_back", "--wait-retries", "0")
+        assert len(handler.received) == 6
+        link = re.search(r"<(http[^>]+)>", handler.received[0].message["List-Unsubscribe"])
+        assert link is not None and link.group(1).startswith(f"http://127.0.0.1:{port}/u/")
+        # a campaign planned while paused: `serve` must leave it alone
+        plan_without_sending_next_day(shop)
+        proc = start(shop, shop.db_url(), "serve", "--port", str(port))
+        output = Output(proc)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            assert wait_until(lambda: _healthy(base), timeout=60, proc=proc), output.text()
+            response = httpx.post(f"{base}{urlsplit(link.group(1)).path}",
+                                  content=b"List-Unsubscribe=One-Click",
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert response.status_code == 200
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0, output.text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert len(handler.received) == 6  # serve sent nothing
+    final = states(shop.db_url())
+    assert final["sent"] == 6 and final["pending"] > 0
+    assert _suppressed_reasons(shop.db_url()) == ["opted_out"]  # the one-click worked
+
+
+def plan_without_sending_next_day(shop: Shop) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(tzinfo=None).isoformat()
+    shop.cli("pause", "win_back")
+    shop.cli("run-once", "win_back", "--wait-retries", "0", "--at", tomorrow)
+    shop.cli("resume", "win_back")
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=2).text == "ok"
+    except httpx.HTTPError:
+        return False
+
+
+def _suppressed_reasons(db_url: str) -> list[str]:
+    from sqlalchemy import create_engine, select
+
+    from dispatcher.store.schema import suppressions
+
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        reasons = [r.reason for r in conn.execute(select(suppressions.c.reason))]
+    engine.dispose()
+    return reasons

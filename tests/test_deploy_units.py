@@ -41,7 +41,8 @@ def test_nightly_timer_starts_the_one_shot() -> None:
     assert service["Type"] == ["oneshot"]
 
 
-@pytest.mark.parametrize("unit", ["dispatcher.service", "dispatcher-nightly.service"])
+@pytest.mark.parametrize("unit", ["dispatcher.service", "dispatcher-nightly.service",
+                                  "dispatcher-web.service"])
 def test_exec_lines_are_real_commands(unit: str, shop: Shop) -> None:
     for key in ("ExecStartPre", "ExecStart"):
         for line in directives(unit).get(key, []):

@@ -43,8 +43,12 @@ FIRE_BATCH_WINDOW = 0.5
 
 class Daemon:
     def __init__(self, loaded: LoadedConfig, host: str | None = None,
-                 port: int | None = None, serve_http: bool = True) -> None:
+                 port: int | None = None, serve_http: bool = True,
+                 dispatch: bool = True) -> None:
         self.loaded = loaded
+        # False for `dispatcher serve`: only the HTTP app and the background services
+        # (unsubscribe links and webhooks for shops that send with the nightly one-shot).
+        self.dispatch = dispatch
         self.host = host or loaded.config.daemon.host
         self.port = loaded.config.daemon.port if port is None else port
         self.serve_http = serve_http
@@ -72,27 +76,32 @@ class Daemon:
         # services, which run either way.
         self._web_state = WebState(self.loaded, engine, {"daemon": self})
         try:
-            done = await asyncio.to_thread(catch_up, engine, self.loaded, utcnow())
-            if done.planned:
-                self._wake.set()
-            self._scheduler = make_scheduler(self.loaded)
-            install_jobs(self._scheduler, self.loaded, self._fire)
-            self._scheduler.start()
+            if self.dispatch:
+                done = await asyncio.to_thread(catch_up, engine, self.loaded, utcnow())
+                if done.planned:
+                    self._wake.set()
+                self._scheduler = make_scheduler(self.loaded)
+                install_jobs(self._scheduler, self.loaded, self._fire)
+                self._scheduler.start()
 
             server, server_task = await self._start_http(engine)
             stop_services = asyncio.Event()
             services = self._start_services(stop_services)
-            sender_task = asyncio.create_task(self._send_loop(), name="sender")
-            notify("READY=1\nSTATUS=dispatching")
-            log.info("dispatcher running (pid %d)", _pid())
+            sender_task = asyncio.create_task(self._send_loop(), name="sender") \
+                if self.dispatch else None
+            notify(f"READY=1\nSTATUS={'dispatching' if self.dispatch else 'serving'}")
+            log.info("dispatcher %s (pid %d)", "running" if self.dispatch else "serving HTTP",
+                     _pid())
 
             await self._stop.wait()
             notify("STOPPING=1")
             log.info("stopping: no new claims; waiting for in-flight sends")
-            self._scheduler.shutdown(wait=False)
+            if self._scheduler is not None:
+                self._scheduler.shutdown(wait=False)
             if self._planning is not None:  # a plan is one transaction: let it finish
                 await asyncio.wait([self._planning], timeout=30)
-            await self._stop_sender(sender_task)
+            if sender_task is not None:
+                await self._stop_sender(sender_task)
             stop_services.set()
             await _finish(services, timeout=5)
             if server is not None:
