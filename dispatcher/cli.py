@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .config.errors import ConfigError
+from .config.load import LoadedConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Retention campaign dispatcher: plan, send and measure campaigns.")
@@ -129,6 +130,7 @@ def run_once(campaigns: Annotated[list[str] | None, typer.Argument()] = None,
     loaded = _load(config)
     names = campaigns or [n for n, c in loaded.config.campaigns.items() if c.enabled]
     _check_campaigns(loaded, names)
+    _warn_development_secret(loaded, names)
     try:
         result = asyncio.run(do_run_once(loaded, names, _now(at) if at else None,
                                          wait_retries))
@@ -150,6 +152,20 @@ def run_once(campaigns: Annotated[list[str] | None, typer.Argument()] = None,
     s = result.stats
     console.print(f"sent {s.sent}, failed {s.failed}, retrying {s.retried}, "
                   f"skipped at send time {s.skipped}, uncertain {s.recovered_uncertain}")
+
+
+def _warn_development_secret(loaded: LoadedConfig, names: list[str]) -> None:
+    """Real recipients would get links signed with the public development key."""
+    from .links import secret_is_default
+
+    used = {c for name in names for c in loaded.config.campaigns[name].channels}
+    real = sorted(c for c in used
+                  if not getattr(loaded.channel_settings.get(c), "uses_file", lambda: True)())
+    if real and secret_is_default():
+        err_console.print(f"warning: DISPATCHER_SECRET is not set: the unsubscribe links "
+                          f"in these {', '.join(real)} messages are signed with the public "
+                          "development key, and stop working once it is set.",
+                          markup=False, highlight=False)
 
 
 @app.command()

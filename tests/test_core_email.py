@@ -156,3 +156,12 @@ def test_preview_and_test_send(shop: Shop, smtp: SMTPServer, locale: str) -> Non
     shop.cli("run-once", "win_back")
     assert sorted(smtp.handler.recipients()) == ["jane@example.com", "olena@example.com",
                                                  "qa@shop.test"]
+
+
+def test_run_once_warns_when_real_links_use_the_development_key(
+        shop: Shop, smtp: SMTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    build(shop, smtp.port)
+    monkeypatch.delenv("DISPATCHER_SECRET", raising=False)
+    assert "DISPATCHER_SECRET is not set" in shop.cli("run-once", "win_back").output
+    monkeypatch.setenv("DISPATCHER_SECRET", "a-real-secret")
+    assert "DISPATCHER_SECRET" not in shop.cli("run-once", "win_back").output
