@@ -39,16 +39,20 @@ def top(path: str, limit: int = 15) -> list[tuple[str, int, int]]:
         [("(total samples)", total, total)]
 
 
-STAGES = {
-    "send on the event loop (EmailChannel.send)": "send (channels/email.py",
-    "  of which aiosmtplib sendmail": "sendmail (aiosmtplib/smtp.py",
-    "  of which building the bytes (email_fast)": "message_bytes (channels/email_fast.py",
-    "claim + prepare a batch (worker thread)": "_claim (dispatcher/sender.py",
-    "  of which rendering (context, links, Jinja)": "render (dispatcher/sender.py",
-    "  of which Jinja Template.render": "render (jinja2/environment.py",
-    "  of which customers + order stats": "load_",
-    "record outcomes (batched UPDATE)": "_write (dispatcher/sender.py",
-    "plan (INSERT ... SELECT)": "plan_run (dispatcher/planner.py",
+# A stage is every sample whose stack holds one of its frames.
+STAGES: dict[str, tuple[str, ...]] = {
+    "send on the event loop (EmailChannel.send)": ("send (channels/email.py",),
+    "  of which aiosmtplib sendmail": ("sendmail (aiosmtplib/smtp.py",),
+    "  of which building the bytes (email_fast)": ("message_bytes (channels/email_fast.py",),
+    "claim + prepare + render a batch (worker thread)": (
+        "._claim (dispatcher/sender.py", "._prepare_claimed (dispatcher/sender.py"),
+    "  of which send-time checks (policy, promos, carts)": (
+        "check_at_send (", "issue_promos (", "newest_carts (", "expired_campaigns ("),
+    "  of which customers + order stats": ("load_customers (", "load_stats ("),
+    "  of which rendering (context, links, Jinja)": ("render (dispatcher/sender.py",),
+    "  of which Jinja Template.render": ("render (jinja2/environment.py",),
+    "record outcomes (batched UPDATE)": ("._write (dispatcher/sender.py",),
+    "plan (INSERT ... SELECT)": ("plan_run (dispatcher/planner.py",),
 }
 
 
@@ -65,8 +69,8 @@ def stages(path: str) -> list[tuple[str, float]]:
             if not leaf.strip() or any(idle in leaf for idle in IDLE):
                 continue
             total += int(count)
-            for label, needle in STAGES.items():
-                if needle in stack:
+            for label, needles in STAGES.items():
+                if any(needle in stack for needle in needles):
                     hits[label] += int(count)
     return [(label, hits[label] / (total or 1)) for label in STAGES]
 
