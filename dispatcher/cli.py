@@ -156,11 +156,9 @@ def run_once(campaigns: Annotated[list[str] | None, typer.Argument()] = None,
 
 def _warn_development_secret(loaded: LoadedConfig, names: list[str]) -> None:
     """Real recipients would get links signed with the public development key."""
-    from .links import secret_is_default
+    from .links import real_channels, secret_is_default
 
-    used = {c for name in names for c in loaded.config.campaigns[name].channels}
-    real = sorted(c for c in used
-                  if not getattr(loaded.channel_settings.get(c), "uses_file", lambda: True)())
+    real = real_channels(loaded, names)
     if real and secret_is_default():
         err_console.print(f"warning: DISPATCHER_SECRET is not set: the unsubscribe links "
                           f"in these {', '.join(real)} messages are signed with the public "

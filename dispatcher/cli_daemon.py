@@ -62,13 +62,11 @@ def _refuse_forgeable_links(loaded: Any, serve_http: bool) -> None:
     """Without DISPATCHER_SECRET, unsubscribe, preference and push-subscribe tokens are
     signed with a public development key: anyone could forge them. Fine while every
     channel writes files; refused once the daemon serves those links for real sends."""
-    from .links import secret_is_default
+    from .links import real_channels, secret_is_default
 
     if not serve_http or not secret_is_default():
         return
-    used = {c for campaign in loaded.config.campaigns.values() for c in campaign.channels}
-    real = sorted(name for name in used
-                  if not getattr(loaded.channel_settings.get(name), "uses_file", lambda: True)())
+    real = real_channels(loaded, loaded.config.campaigns)
     if real:
         err_console.print(
             f"error: DISPATCHER_SECRET is not set, and {', '.join(real)} send(s) to real "

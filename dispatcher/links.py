@@ -12,7 +12,9 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 _DEV_SECRET = "dispatcher-development-secret-set-DISPATCHER_SECRET"
 
@@ -23,6 +25,14 @@ def _secret() -> bytes:
 
 def secret_is_default() -> bool:
     return "DISPATCHER_SECRET" not in os.environ
+
+
+def real_channels(loaded: Any, campaigns: Iterable[str]) -> list[str]:
+    """The channels of ``campaigns`` that reach real recipients (not a file transport):
+    the messages whose links must be signed with a real secret."""
+    used = {c for name in campaigns for c in loaded.config.campaigns[name].channels}
+    return sorted(c for c in used
+                  if not getattr(loaded.channel_settings.get(c), "uses_file", lambda: True)())
 
 
 @dataclass(frozen=True)
