@@ -21,8 +21,9 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Shop:
     monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
     return Shop(tmp_path)
 
-# A real throwaway PostgreSQL for the session (tests/pg.py): postgres_server, pg_url, db_url.
-from .pg import db_url, pg_url, postgres_server  # noqa: E402, F401
+# A real throwaway PostgreSQL for the session (tests/pg.py): postgres_server, pg_url,
+# db_url (each test on both dialects), pg_shop (the shop fixture on PostgreSQL).
+from .pg import db_url, pg_shop, pg_url, postgres_server  # noqa: E402, F401
 
 
 @pytest.fixture(autouse=True)

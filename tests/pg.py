@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from .shop import Shop
 from .smtp_server import free_port
 
 _counter = itertools.count()
@@ -124,3 +125,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'shop.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def pg_shop(shop: Shop, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Shop:
+    """The test's throwaway shop (tests/shop.py), its database on PostgreSQL."""
+    monkeypatch.setenv("DISPATCHER_DATABASE_URL", pg_url)
+    shop.db_url = lambda: pg_url  # type: ignore[method-assign]
+    return shop

@@ -18,18 +18,6 @@ from . import (
 from .shop import Shop
 from .smtp_server import SMTPServer
 
-pg = pytest.importorskip("tests.pg", reason="tests/pg.py (PostgreSQL server) not present")
-postgres_server = pg.postgres_server
-pg_url = pg.pg_url
-
-
-@pytest.fixture
-def pg_shop(shop: Shop, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Shop:
-    """The same throwaway shop, its database on PostgreSQL."""
-    monkeypatch.setenv("DISPATCHER_DATABASE_URL", pg_url)
-    shop.db_url = lambda: pg_url  # type: ignore[method-assign]
-    return shop
-
 
 def test_abandoned_cart(pg_shop: Shop, smtp: SMTPServer) -> None:
     test_mechanics_once_per.test_abandoned_cart_once_per_cart_and_not_after_an_order(

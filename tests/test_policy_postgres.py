@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-import pytest
 from sqlalchemy import func, select
 
 from dispatcher.app import load
@@ -25,18 +24,6 @@ from . import (
 from .policy_peers import campaign, engine_of, setup_shop
 from .shop import Shop
 from .smtp_server import SMTPServer
-
-pg = pytest.importorskip("tests.pg", reason="tests/pg.py (PostgreSQL server) not present")
-postgres_server = pg.postgres_server
-pg_url = pg.pg_url
-
-
-@pytest.fixture
-def pg_shop(shop: Shop, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Shop:
-    """The same throwaway shop, its database on PostgreSQL."""
-    monkeypatch.setenv("DISPATCHER_DATABASE_URL", pg_url)
-    shop.db_url = lambda: pg_url  # type: ignore[method-assign]
-    return shop
 
 
 def test_shared_cap(pg_shop: Shop, smtp: SMTPServer) -> None:

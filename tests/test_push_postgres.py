@@ -1,7 +1,7 @@
 """Web push flows on PostgreSQL (subscription upserts, 410 delete + suppression, consent).
 
-Uses the throwaway server of tests/pg.py like tests/test_policy_postgres.py: skipped
-while that module is absent or PostgreSQL binaries are missing.
+Uses the throwaway server of tests/pg.py (skipped without PostgreSQL binaries,
+a failure with DISPATCHER_REQUIRE_POSTGRES=1).
 """
 
 from __future__ import annotations
@@ -18,17 +18,6 @@ from . import test_push_channel, test_push_web
 from .push_service import PushService
 from .push_shop import setup_shop
 from .shop import Shop
-
-pg = pytest.importorskip("tests.pg", reason="tests/pg.py (PostgreSQL server) not present")
-postgres_server = pg.postgres_server
-pg_url = pg.pg_url
-
-
-@pytest.fixture
-def pg_shop(shop: Shop, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Shop:
-    monkeypatch.setenv("DISPATCHER_DATABASE_URL", pg_url)
-    shop.db_url = lambda: pg_url  # type: ignore[method-assign]
-    return shop
 
 
 @pytest.fixture

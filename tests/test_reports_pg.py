@@ -18,8 +18,6 @@ from dispatcher.store.schema import customers
 from .reports_shop import NOW, build, draw_orders, engine, later, recipients
 from .shop import Shop
 
-pytest.importorskip("tests.pg", reason="needs the PostgreSQL fixture (tests/pg.py)")
-
 IDS = [f"c{i}" for i in range(3000)] + ["Олена", "", "a:b:c", "x" * 64, "42"]
 
 
