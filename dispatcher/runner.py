@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .app import latest_fire_time, open_channels, open_store
+from .app import open_channels, open_store
 from .config.load import LoadedConfig
-from .mechanics.schedule import plan_due
-from .planner import PlanResult
+from .mechanics.schedule import due_runs
+from .planner import PlanResult, plan_run
 from .sender import Sender, SenderOptions, SendStats
 from .store.db import utcnow
 from .validate import validate_all
@@ -43,15 +43,14 @@ async def run_once(loaded: LoadedConfig, campaigns: list[str], now: datetime | N
     # Higher priority plans first, so it gets the room under shared frequency caps.
     by_priority = sorted(campaigns, key=lambda n: -loaded.config.campaigns[n].priority)
     for name in by_priority:
-        campaign = loaded.config.campaigns[name]
-        if not campaign.steps:
-            latest = latest_fire_time(loaded, name, plan_now)
-            if plan_now - latest > max(campaign.grace, ONE_SHOT_LOOKBACK):
-                result.stale[name] = latest
+        lookback = max(loaded.config.campaigns[name].grace, ONE_SHOT_LOOKBACK)
+        # Sequences: each due step (due_runs keeps them within their grace); other
+        # campaigns: their cron's latest run, unless it is older than the lookback.
+        for step, scheduled in due_runs(loaded, name, plan_now):
+            if not step and plan_now - scheduled > lookback:
+                result.stale[name] = scheduled
                 continue
-        # Sequences plan each due step (within their grace); other campaigns their
-        # cron's latest run.
-        result.plans.extend(plan_due(engine, loaded, name, plan_now))
+            result.plans.append(plan_run(engine, loaded, name, scheduled, plan_now, step=step))
     options = options or SenderOptions(lease=loaded.config.daemon.lease)
     options.wait_for_retries = timedelta(seconds=wait_retries)
     async with open_channels(loaded) as channels:

@@ -53,16 +53,11 @@ def command_for(update: dict[str, Any]) -> ConsentChange | None:
     return None
 
 
-def apply_update(engine: Engine, update: dict[str, Any]) -> ConsentChange | None:
-    """Record what ``update`` asks for; return it (None when it asks for nothing)."""
-    change, _ = apply_update_with_locale(engine, update)
-    return change
-
-
-def apply_update_with_locale(engine: Engine, update: dict[str, Any]
-                             ) -> tuple[ConsentChange | None, str | None]:
-    """apply_update, plus the locale of the customer this chat belongs to (if known),
-    so the bot answers in the customer's language."""
+def apply_update(engine: Engine, update: dict[str, Any]
+                 ) -> tuple[ConsentChange | None, str | None]:
+    """Record what ``update`` asks for; return it (None when it asks for nothing) and
+    the locale of the customer this chat belongs to (if known), so the bot answers in
+    the customer's language."""
     change = command_for(update)
     locale = None
     if change is not None:
@@ -114,8 +109,7 @@ async def poll_commands(state: Any, stop: asyncio.Event) -> None:
                 return
             for update in updates:
                 raw = update.to_dict()
-                change, locale = await asyncio.to_thread(apply_update_with_locale,
-                                                         state.engine, raw)
+                change, locale = await asyncio.to_thread(apply_update, state.engine, raw)
                 offset = update.update_id + 1
                 if change is not None and change.source != "telegram:blocked":
                     # The reply texts of the current config (SIGHUP reloads them).
