@@ -11,6 +11,7 @@ from dispatcher.store.schema import outbox
 
 from .shop import Shop
 from .smtp_server import SMTPServer
+from .smtp_server import email_channel as smtp_email_channel
 
 # Every tick happens at or before the real now: the sender sends rows whose
 # not_before (the tick time) has passed on the real clock.
@@ -26,13 +27,7 @@ def iso(moment: datetime) -> str:
 
 
 def email_channel(port: int) -> str:
-    return f"""
-email:
-  host: 127.0.0.1
-  port: {port}
-  security: none
-  from: "Test Shop <shop@shop.test>"
-"""
+    return smtp_email_channel(port, concurrency=None)  # the channel's default concurrency
 
 
 def simple_templates(shop: Shop, folder: str, subject: str, body: str = "") -> None:

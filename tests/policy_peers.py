@@ -21,23 +21,13 @@ from dispatcher.store.schema import addresses, outbox, suppressions
 from dispatcher.web.app import WebState, create_app
 
 from .shop import Shop
+from .smtp_server import email_channel
 
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 SEGMENTS = """
 everyone:
   id: {starts_with: c}
-"""
-
-
-def email_channel(port: int) -> str:
-    return f"""
-email:
-  host: 127.0.0.1
-  port: {port}
-  security: none
-  from: "Test Shop <shop@shop.test>"
-  concurrency: 4
 """
 
 

@@ -74,3 +74,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def email_channel(port: int, concurrency: int | None = 4) -> str:
+    """The ``channels`` YAML for an email channel to a local SMTPServer on ``port``
+    (``concurrency`` None: the channel's default)."""
+    extra = f"  concurrency: {concurrency}\n" if concurrency is not None else ""
+    return f"""
+email:
+  host: 127.0.0.1
+  port: {port}
+  security: none
+  from: "Test Shop <shop@shop.test>"
+{extra}"""

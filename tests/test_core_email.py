@@ -10,24 +10,13 @@ from sqlalchemy import create_engine, func, select
 from dispatcher.store.schema import outbox
 
 from .shop import Shop
-from .smtp_server import SMTPServer
+from .smtp_server import SMTPServer, email_channel
 
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def ago(**kw: float) -> str:
     return (NOW - timedelta(**kw)).isoformat()
-
-
-def email_channel(port: int) -> str:
-    return f"""
-email:
-  host: 127.0.0.1
-  port: {port}
-  security: none
-  from: "Test Shop <shop@shop.test>"
-  concurrency: 4
-"""
 
 
 SEGMENTS = """
