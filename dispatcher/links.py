@@ -74,9 +74,7 @@ def verify_token(token: str) -> LinkClaims | None:
     return LinkClaims(str(customer_id), str(channel), str(address_hash), str(campaign))
 
 
-def unsubscribe_url(public_url: str, claims: LinkClaims) -> str:
-    return f"{public_url.rstrip('/')}/u/{make_token(claims)}"
-
-
-def preferences_url(public_url: str, claims: LinkClaims) -> str:
-    return f"{public_url.rstrip('/')}/preferences/{make_token(claims)}"
+def link_urls(public_url: str, claims: LinkClaims) -> tuple[str, str]:
+    """The unsubscribe and preferences URLs of one message (one signed token for both)."""
+    base, token = public_url.rstrip("/"), make_token(claims)
+    return f"{base}/u/{token}", f"{base}/preferences/{token}"

@@ -51,7 +51,8 @@ async def run_once(loaded: LoadedConfig, campaigns: list[str], now: datetime | N
                 result.stale[name] = scheduled
                 continue
             result.plans.append(plan_run(engine, loaded, name, scheduled, plan_now, step=step))
-    options = options or SenderOptions(lease=loaded.config.daemon.lease)
+    options = options or SenderOptions(lease=loaded.config.daemon.lease,
+                                       start_ahead=loaded.config.daemon.start_ahead)
     options.wait_for_retries = timedelta(seconds=wait_retries)
     async with open_channels(loaded) as channels:
         sender = Sender(engine, loaded, channels, options)

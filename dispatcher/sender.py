@@ -4,12 +4,14 @@
     semaphore + rate limiter)  -->  outcomes  -->  writer (batched UPDATEs)
 
 A row is 'sending' from the moment it is leased until its outcome is written.
-Just before the provider call a worker marks it started (``send_started_at``), in
-one transaction with every outcome recorded so far: so at any instant at most one
-started-but-unrecorded row exists per worker. If the process dies, recovery turns
+Before a row goes to the workers it is marked started (``send_started_at``), in one
+transaction with every outcome recorded so far. A window of permits bounds the
+started-but-unrecorded rows to the workers plus ``start_ahead`` (by default as many
+again): the marks for the next rows commit while the current ones are on the wire, so
+no worker waits for the database before a send. If the process dies, recovery turns
 expired started rows 'uncertain' (never re-sent, unless the channel is idempotent)
-and expired unstarted rows 'pending' again: the uncertain window is the
-concurrency, not the claimed batch.
+and expired unstarted rows 'pending' again: the uncertain window is that window,
+not the claimed batch.
 
 ``stop()`` (SIGTERM) stops claiming, lets in-flight sends finish and releases the
 leases of rows that had not started.
@@ -40,7 +42,7 @@ from .context import OrderStats, build_context
 from .control import paused_campaigns_query
 from .experiments.render import override_subject, variant_context, variant_folder
 from .guard import ErrorRateGuard
-from .links import LinkClaims, preferences_url, unsubscribe_url
+from .links import LinkClaims, link_urls
 from .mechanics.context import mechanics_context
 from .mechanics.promo import Promo
 from .mechanics.send_checks import expired_campaigns, issue_promos, newest_carts
@@ -80,6 +82,11 @@ class _Job:
     message: RenderedMessage | None = None
     problem: str | None = None
     skip_reason: str | None = None
+    started: bool = False  # marked send_started_at; holds a permit of the start window
+
+    @property
+    def sendable(self) -> bool:
+        return self.message is not None and not self.skip_reason and not self.problem
 
 
 @dataclass
@@ -103,6 +110,9 @@ class SenderOptions:
     # should finish its retries; a daemon just loops).
     wait_for_retries: timedelta = timedelta(0)
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    # Rows marked started beyond the ones on the wire (None: as many as the workers).
+    # More hides the database's commit latency; each one is a row in doubt after a crash.
+    start_ahead: int | None = None
     log_sends: bool = True  # benchmark-only switch; never off in production
 
 
@@ -126,8 +136,7 @@ class Sender:
         self.stats = SendStats()
         self.guard = guard or ErrorRateGuard(engine, loaded)
         self._stopping = asyncio.Event()
-        self._start_waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._window = asyncio.Semaphore(1)  # sized in drain()
         self._outcomes: list[_Outcome] = []
         # One writer at a time from this process: concurrent SQLite writers would sleep
         # in the busy handler (milliseconds each) instead of queueing.
@@ -155,7 +164,10 @@ class Sender:
         # Claim about what the workers can start soon: rows leased but waiting in our
         # queue are rows other dispatcher processes cannot take.
         self._claim_size = min(self.options.batch_size, max(20, 2 * workers_count))
-        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=self._claim_size)
+        ahead = self.options.start_ahead
+        window = workers_count + (workers_count if ahead is None else max(0, ahead))
+        self._window = asyncio.Semaphore(max(1, window))
+        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=self._claim_size + window)
         writer = asyncio.create_task(self._writer(outcomes, flushed))
         workers = [asyncio.create_task(self._worker(queue, outcomes))
                    for _ in range(workers_count)]
@@ -175,8 +187,7 @@ class Sender:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), wait)
                     continue
-                for job in jobs:
-                    await queue.put(job)
+                await self._hand_out(jobs, queue)
             # Stopping: queued jobs are released by the workers; in-flight ones finish.
             await queue.join()
         finally:
@@ -187,8 +198,6 @@ class Sender:
             heartbeat.cancel()
             writer.cancel()
             await asyncio.gather(*workers, heartbeat, writer, return_exceptions=True)
-            if self._committer is not None:
-                await asyncio.gather(self._committer, return_exceptions=True)
             await self._flush(outcomes)
             self.stats.released += await asyncio.to_thread(self._release_unstarted)
         await asyncio.to_thread(self._finish_runs)
@@ -336,9 +345,9 @@ class Sender:
         shop = self.loaded.config.shop
         claims = LinkClaims(customer.id, channel, address.address_hash, campaign_name)
         settings = self.loaded.channel_settings[channel]
+        unsubscribe, preferences = link_urls(shop.public_url, claims)
         context = build_context(
-            customer, stats, campaign_name, campaign, shop, channel,
-            unsubscribe_url(shop.public_url, claims), preferences_url(shop.public_url, claims),
+            customer, stats, campaign_name, campaign, shop, channel, unsubscribe, preferences,
             {"unsubscribe_mailto": getattr(settings, "unsubscribe_mailto", None),
              **mechanics_context(self.loaded, campaign_name, customer, stats, promo, cart)},
         )
@@ -363,9 +372,9 @@ class Sender:
                 if job is None:
                     return
                 outcome = await self._send_one(job)
-                if outcome is None:
-                    continue
                 outcomes.append(outcome)
+                if job.started:
+                    self._window.release()  # the outcome goes into the next mark's commit
                 metrics.record_outcome(job.channel, outcome.status, outcome.reason,
                                        outcome.failure.kind.value if outcome.failure else None)
                 if outcome.sent_attempt or outcome.status == "failed":
@@ -374,7 +383,7 @@ class Sender:
             finally:
                 queue.task_done()
 
-    async def _send_one(self, job: _Job) -> _Outcome | None:
+    async def _send_one(self, job: _Job) -> _Outcome:
         if self.stopping:
             return _Outcome(job, "released", reason="released: dispatcher stopping")
         if self.guard.is_paused(job.campaign):
@@ -396,12 +405,6 @@ class Sender:
                 if self.stopping or self.guard.is_paused(job.campaign):
                     why = "dispatcher stopping" if self.stopping else "campaign paused"
                     return _Outcome(job, "released", reason=f"released: {why}")
-                try:
-                    await self._begin(job.outbox_id)
-                except Exception:  # the row stays unstarted: recovery makes it pending again
-                    log.exception("could not mark a send as started",
-                                  extra={"campaign": job.campaign, "outbox_id": job.outbox_id})
-                    return None
                 started = time.monotonic()
                 try:
                     provider_id = await channel.send(job.message)
@@ -423,34 +426,39 @@ class Sender:
         async with self._db_lock:
             return await asyncio.to_thread(function, *args)
 
-    async def _begin(self, outbox_id: int) -> None:
-        """Durably mark ``outbox_id`` started, together with every outcome so far.
+    async def _hand_out(self, jobs: list[_Job], queue: asyncio.Queue[_Job | None]) -> None:
+        """Queue ``jobs`` for the workers, each sendable one durably marked started first.
 
-        Workers arriving while a commit is in progress join the next one, so the
-        marks are batched without delaying anybody by a timer.
+        A mark waits for a permit of the start window; the permits free at that moment
+        are taken together, so one commit marks a group and records every outcome so
+        far (the rows the freed permits were for).
         """
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._start_waiters.append((outbox_id, future))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_starts())
-        await future
-
-    async def _commit_starts(self) -> None:
-        while self._start_waiters:
-            waiters, self._start_waiters = self._start_waiters, []
+        rest = list(jobs)
+        while rest:
+            if not rest[0].sendable:  # skips and template failures: recorded, never started
+                await queue.put(rest.pop(0))
+                continue
+            await self._window.acquire()
+            group = [rest.pop(0)]
+            while rest and rest[0].sendable and not self._window.locked():
+                await self._window.acquire()
+                group.append(rest.pop(0))
             batch = self._outcomes[:]
             del self._outcomes[:len(batch)]
             try:
-                await self._in_db(self._write, batch, [oid for oid, _ in waiters])
-            except Exception as exc:
-                self._outcomes[:0] = batch  # keep them for the next write
-                for _, future in waiters:
-                    if not future.done():
-                        future.set_exception(exc)
+                await self._in_db(self._write, batch, [job.outbox_id for job in group])
+            except Exception:
+                # Unmarked rows stay leased and unstarted: released at the end (or made
+                # pending again by recovery), never sent without a mark.
+                self._outcomes[:0] = batch
+                for _ in group:
+                    self._window.release()
+                log.exception("could not mark sends as started",
+                              extra={"outbox_ids": [job.outbox_id for job in group]})
                 continue
-            for _, future in waiters:
-                if not future.done():
-                    future.set_result(None)
+            for job in group:
+                job.started = True
+                await queue.put(job)
 
     def _failed(self, job: _Job, failure: Failure) -> _Outcome:
         settings = self.loaded.channel_settings[job.channel]

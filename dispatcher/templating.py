@@ -48,6 +48,7 @@ class TemplateRenderer:
         )
         self.env.filters["money"] = _money
         self._cache: dict[tuple[str, str, str | None], jinja2.Template | None] = {}
+        self._inline: dict[str, jinja2.Template] = {}
 
     def candidates(self, folder: str, part: str, locale: str | None) -> list[str]:
         names = []
@@ -74,6 +75,12 @@ class TemplateRenderer:
                     raise TemplateProblem(str(self.root / name), exc.lineno,
                                           f"syntax error: {exc.message}") from None
         return None
+
+    def inline(self, source: str) -> jinja2.Template:
+        """A template written in config.yaml (an A/B subject), compiled once per run."""
+        if source not in self._inline:
+            self._inline[source] = self.env.from_string(source)
+        return self._inline[source]
 
     def has(self, folder: str, part: str, locale: str | None = None) -> bool:
         return self.template(folder, part, locale) is not None

@@ -69,6 +69,9 @@ class DaemonConfig(Strict):
     poll_interval: Duration = timedelta(seconds=2)
     # A worker's claim on outbox rows; renewed while it lives, recovered after it dies.
     lease: Duration = timedelta(minutes=5)
+    # Rows marked started ahead of the ones being sent (unset: as many as the workers).
+    # They hide the database's commit latency; after a crash each may be 'uncertain'.
+    start_ahead: int | None = Field(default=None, ge=0)
     # SIGTERM waits this long for in-flight sends before exiting anyway.
     shutdown_timeout: Duration = timedelta(seconds=30)
 

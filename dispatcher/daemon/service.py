@@ -192,7 +192,8 @@ class Daemon:
         assert self._engine is not None and self._guard is not None
         while not self._stop.is_set():
             generation, loaded = self._generation, self.loaded
-            options = SenderOptions(lease=loaded.config.daemon.lease)
+            options = SenderOptions(lease=loaded.config.daemon.lease,
+                                    start_ahead=loaded.config.daemon.start_ahead)
             try:
                 async with open_channels(loaded) as channels:
                     while not self._stop.is_set() and generation == self._generation:

@@ -40,7 +40,7 @@ def override_subject(renderer: TemplateRenderer, loaded: LoadedConfig, campaign:
     if chosen is None or chosen.subject is None or message.subject is None:
         return
     try:
-        subject = renderer.env.from_string(chosen.subject).render(context)
+        subject = renderer.inline(chosen.subject).render(context)
     except Exception as exc:  # a Jinja error in YAML: name where it came from
         raise TemplateProblem(f"campaigns.{campaign}.variants.{variant}.subject", None,
                               str(exc)) from None
