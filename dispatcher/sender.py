@@ -434,11 +434,14 @@ class Sender:
         far (the rows the freed permits were for).
         """
         rest = list(jobs)
-        while rest:
+        while rest and not self.stopping:  # on stop, unmarked rows are released at the end
             if not rest[0].sendable:  # skips and template failures: recorded, never started
                 await queue.put(rest.pop(0))
                 continue
             await self._window.acquire()
+            if self.stopping:
+                self._window.release()
+                return
             group = [rest.pop(0)]
             while rest and rest[0].sendable and not self._window.locked():
                 await self._window.acquire()

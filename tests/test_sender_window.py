@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from .daemon_peers import SinkHandler, build_shop, output_of, start, started_unrecorded, states
 from .shop import Shop
@@ -64,3 +67,35 @@ def test_default_window_is_twice_the_workers(
     most, handler = most_in_doubt(shop, db_url, None, monkeypatch)
     assert handler.count() == RECIPIENTS
     assert CONCURRENCY < most <= 2 * CONCURRENCY
+
+
+def test_a_failed_start_mark_sends_nothing_and_loses_nobody(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the database refuses the first commit that marks rows started
+    from dispatcher.sender import Sender
+
+    real_write = Sender._write
+    refused: list[list[int]] = []
+
+    def flaky_write(self: Sender, batch: list[Any], starts: Sequence[int] = ()) -> None:
+        if starts and not refused:
+            refused.append(list(starts))
+            raise OperationalError("UPDATE outbox", {}, Exception("disk I/O error"))
+        real_write(self, batch, starts)
+
+    monkeypatch.setattr(Sender, "_write", flaky_write)
+    handler = SinkHandler()
+    with SMTPServer(handler) as smtp:
+        build_shop(shop, smtp.port, 30, concurrency=CONCURRENCY)
+        # When a run meets the failure
+        first = shop.cli("run-once", "win_back", "--wait-retries", "0")
+        # Then the rows it could not mark were not sent, and went back to pending
+        assert refused and len(refused[0]) >= 1
+        sent = set(handler.recipients())
+        assert len(sent) == 30 - len(refused[0])
+        assert states(shop.db_url())["pending"] == len(refused[0]), first.output
+        # and the next run sends them, once
+        shop.cli("run-once", "win_back", "--wait-retries", "0")
+    assert sorted(handler.recipients()) == sorted(set(handler.recipients()))
+    assert handler.count() == 30
+    assert states(shop.db_url()) == {"sent": 30}
