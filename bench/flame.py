@@ -51,8 +51,9 @@ STAGES: dict[str, tuple[str, ...]] = {
     "  of which customers + order stats": ("load_customers (", "load_stats ("),
     "  of which rendering (context, links, Jinja)": ("render (dispatcher/sender.py",),
     "  of which Jinja Template.render": ("render (jinja2/environment.py",),
-    "record outcomes (batched UPDATE)": ("._write (dispatcher/sender.py",),
+    "record outcomes + start marks (one commit per group)": ("._write (dispatcher/sender.py",),
     "plan (INSERT ... SELECT)": ("plan_run (dispatcher/planner.py",),
+    "start-up (imports; outside the timed part)": ("_call_with_frames_removed (<frozen",),
 }
 
 

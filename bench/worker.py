@@ -1,6 +1,7 @@
 """Subprocess entry points, so each measured side runs in a fresh interpreter.
 
-    python -m bench.worker pipeline CONFIG CAMPAIGN [--no-log]   plan + send, JSON on stdout
+    python -m bench.worker pipeline CONFIG CAMPAIGN [--no-log] [--start-ahead N]
+                                                                 plan + send, JSON on stdout
     python -m bench.worker raw PORT COUNT CONCURRENCY CONFIG     aiosmtplib blast of prebuilt mail
 
 Each prints one JSON object with the measured seconds and the process's peak RSS.
@@ -37,7 +38,8 @@ def use_stdlib_mime() -> None:
     channels.email_fast.message_bytes = stdlib
 
 
-def pipeline(config: str, campaign: str, log_sends: bool = True) -> dict[str, Any]:
+def pipeline(config: str, campaign: str, log_sends: bool = True,
+             start_ahead: int | None = None) -> dict[str, Any]:
     """What `dispatcher run-once CAMPAIGN` does, with plan and send timed apart."""
     from dispatcher.app import latest_fire_time, open_channels, open_store
     from dispatcher.config.load import load_config
@@ -54,7 +56,8 @@ def pipeline(config: str, campaign: str, log_sends: bool = True) -> dict[str, An
 
     async def send() -> Any:
         async with open_channels(loaded, loaded.campaign_channels(campaign)) as channels:
-            sender = Sender(engine, loaded, channels, SenderOptions(log_sends=log_sends))
+            options = SenderOptions(log_sends=log_sends, start_ahead=start_ahead)
+            sender = Sender(engine, loaded, channels, options)
             return await sender.drain([campaign])
 
     stats = asyncio.run(send())
@@ -129,7 +132,8 @@ def main(argv: list[str]) -> None:
     if "--stdlib-mime" in args:
         use_stdlib_mime()
     if kind == "pipeline":
-        result = pipeline(args[0], args[1], log_sends="--no-log" not in args)
+        ahead = int(args[args.index("--start-ahead") + 1]) if "--start-ahead" in args else None
+        result = pipeline(args[0], args[1], log_sends="--no-log" not in args, start_ahead=ahead)
     elif kind == "raw":
         result = raw(int(args[0]), int(args[1]), int(args[2]), args[3])
     else:
