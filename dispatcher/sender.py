@@ -509,7 +509,7 @@ class Sender:
                 "rsn": o.reason, "ecl": o.failure.kind.value if o.failure else None,
                 "err": o.failure.reason if o.failure and o.status != "sent" else None,
                 "nb": o.not_before, "sat": now if o.status == "sent" else None,
-                "dk": o.status not in ("skipped",),
+                "now": now,
             })
         if not self.options.log_sends:
             if starts:
@@ -517,21 +517,12 @@ class Sender:
                     conn.execute(update(outbox).where(outbox.c.id.in_(starts))
                                  .values(send_started_at=now))
             return
-        statement = (
-            update(outbox).where(outbox.c.id == bindparam("oid")).values(
-                status=bindparam("st"), provider_id=bindparam("pid"), reason=bindparam("rsn"),
-                error_class=bindparam("ecl"), last_error=bindparam("err"),
-                not_before=func.coalesce(bindparam("nb"), outbox.c.not_before),
-                sent_at=bindparam("sat"), lease_until=None, leased_by=None, updated_at=now,
-                attempts=outbox.c.attempts - bindparam("da"), send_started_at=None,
-            )
-        )
         gone = [o for o in batch if o.failure and (
             o.failure.kind is FailureKind.RECIPIENT_GONE or o.failure.address_invalid)]
         skipped = [o.job.outbox_id for o in batch if o.status == "skipped"]
         with self.engine.begin() as conn:
             if params:
-                conn.execute(statement, params)
+                conn.execute(_RECORD_OUTCOME, params)
             if starts:
                 conn.execute(update(outbox).where(outbox.c.id.in_(list(starts)))
                              .values(send_started_at=now))
@@ -580,6 +571,19 @@ class Sender:
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.status == "planned", ~open_rows.exists())
                          .values(status="done", finished_at=self.clock()))
+
+
+# One outcome per row, executed for a whole batch; built once (constructing the
+# statement cost more than SQLite's work for the batch).
+_RECORD_OUTCOME = update(outbox).where(outbox.c.id == bindparam("oid")).values(
+    status=bindparam("st"), provider_id=bindparam("pid"), reason=bindparam("rsn"),
+    error_class=bindparam("ecl"), last_error=bindparam("err"),
+    not_before=func.coalesce(bindparam("nb", type_=outbox.c.not_before.type),
+                             outbox.c.not_before),
+    sent_at=bindparam("sat", type_=outbox.c.sent_at.type), lease_until=None, leased_by=None,
+    updated_at=bindparam("now", type_=outbox.c.updated_at.type),
+    attempts=outbox.c.attempts - bindparam("da"), send_started_at=None,
+)
 
 
 def backoff(attempt: int, base: timedelta, cap: timedelta,
