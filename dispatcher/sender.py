@@ -162,8 +162,10 @@ class Sender:
         workers_count = min(500, sum(self.loaded.channel_settings[n].concurrency
                                      for n in self.channels) or 1)
         # Claim about what the workers can start soon: rows leased but waiting in our
-        # queue are rows other dispatcher processes cannot take.
-        self._claim_size = min(self.options.batch_size, max(20, 2 * workers_count))
+        # queue are rows other dispatcher processes cannot take. Four rounds of the
+        # workers: each claim and its send-time queries cost about the same for 30 rows
+        # as for 60 (measured: 2 rounds ~9% slower, 8 no faster).
+        self._claim_size = min(self.options.batch_size, max(20, 4 * workers_count))
         ahead = self.options.start_ahead
         window = workers_count + (workers_count if ahead is None else max(0, ahead))
         self._window = asyncio.Semaphore(max(1, window))
