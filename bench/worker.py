@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
+
 
 def peak_rss_mb() -> float:
     # ru_maxrss is in KiB on Linux
@@ -46,6 +48,7 @@ def pipeline(config: str, campaign: str, log_sends: bool = True,
     from dispatcher.planner import plan_run
     from dispatcher.sender import Sender, SenderOptions
     from dispatcher.store.db import utcnow
+    from dispatcher.store.schema import outbox
 
     loaded = load_config(config)
     engine = open_store(loaded)
@@ -62,10 +65,13 @@ def pipeline(config: str, campaign: str, log_sends: bool = True,
 
     stats = asyncio.run(send())
     finished = time.perf_counter()
+    with engine.connect() as conn:  # what the send log holds afterwards (after the clock)
+        rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
+        states = {status: count for status, count in rows}
     engine.dispose()
     return {"sent": stats.sent, "failed": stats.failed, "to_send": plan.funnel.to_send,
             "plan_seconds": planned - started, "send_seconds": finished - planned,
-            "seconds": finished - started, "peak_rss_mb": peak_rss_mb()}
+            "seconds": finished - started, "peak_rss_mb": peak_rss_mb(), "states": states}
 
 
 def prebuilt_messages(config: str, count: int) -> list[tuple[str, bytes]]:
