@@ -251,7 +251,7 @@ birthday:
 
 
 def test_holiday_greeting_once_per_year(shop: Shop, smtp: SMTPServer) -> None:
-    shop.write_config(email_channel(smtp.port), SEGMENTS, """
+    setup(shop, smtp, """
 new_year:
   segment: reachable
   once_per: year
