@@ -327,31 +327,32 @@ def _filter_slice(env: LimitedEnvironment, value: Any, slices: Any, *args: Any) 
     env.check_width(slices, "slice")
 
 
-_FILTER_CHECKS: dict[str, Callable[..., None]] = {
+def _filter_join(env: LimitedEnvironment, value: Any, d: Any = "",
+                 attribute: Any = None) -> list[Any]:
+    items = list(value)  # a generator is consumed once, here; the filter gets the list
+    if attribute is None and _is_sized(d):
+        check_join(env, d, items)
+    return items
+
+
+# Each check raises LimitExceeded, or returns a replacement for the filter's value.
+_FILTER_CHECKS: dict[str, Callable[..., Any]] = {
     "center": _filter_center, "indent": _filter_indent, "replace": _filter_replace,
     "format": _filter_format, "wordwrap": _filter_wordwrap, "batch": _filter_batch,
-    "slice": _filter_slice, "join": lambda env, *args, **kwargs: None,
+    "slice": _filter_slice, "join": _filter_join,
 }
 
 
 def _guard_filter(env: LimitedEnvironment, real: Callable[..., Any],
-                  check: Callable[..., None]) -> Callable[..., Any]:
+                  check: Callable[..., Any]) -> Callable[..., Any]:
     # Filters marked @pass_eval_context / @pass_environment get that first argument.
     skip = 1 if getattr(real, "jinja_pass_arg", None) is not None else 0
-    is_join = real.__name__.endswith("do_join")
 
     @functools.wraps(real)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        if is_join:
-            items = args[skip] if len(args) > skip else ()
-            if not isinstance(items, (list, tuple)):
-                items = list(items)  # a generator: consumed once, here
-                args = (*args[:skip], items, *args[skip + 1:])
-            separator = args[skip + 1] if len(args) > skip + 1 else kwargs.get("d", "")
-            if _is_sized(separator) and kwargs.get("attribute") is None:
-                check_join(env, separator, items)
-        else:
-            check(env, *args[skip:], **kwargs)
+        value = check(env, *args[skip:], **kwargs)
+        if value is not None:
+            args = (*args[:skip], value, *args[skip + 1:])
         return env.sized(real(*args, **kwargs))
 
     return guarded

@@ -20,6 +20,7 @@ Bounds, the same for ``validate``, every command and a SIGHUP reload:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -31,6 +32,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.parser import Parser
 
 from .errors import ConfigIssue, Location
 
@@ -104,9 +106,8 @@ def load_yaml(file: Path, display: str, doc: LocatedDocument, issues: list[Confi
         issues.append(ConfigIssue(Location(display, 1, 1), "",
                                   f"invalid YAML: nested more than {MAX_DEPTH} levels deep"))
         return None
-    yaml = YAML(typ="safe")  # the C parser when ruamel.yaml.clib is installed
     try:
-        node = yaml.compose(text)
+        yaml, node = _compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
@@ -160,6 +161,18 @@ def _read(file: Path, display: str, where: str, issues: list[ConfigIssue],
         line = raw[:exc.start].count(b"\n") + 1
         issues.append(ConfigIssue(Location(display, line, 1), where, "not UTF-8 text"))
         return None
+
+
+def _compose(text: str) -> tuple[YAML, Any]:
+    """The document's node tree: from libyaml (ruamel.yaml.clib) when it is installed and
+    accepts the text, else from ruamel's own parser, the reference (libyaml follows YAML
+    1.1 and refuses e.g. ``[http://127.0.0.1:8080]``, which YAML 1.2 allows)."""
+    fast = YAML(typ="safe")
+    if fast.Parser is not Parser:
+        with contextlib.suppress(YAMLError):
+            return fast, fast.compose(text)
+    reference = YAML(typ="safe", pure=True)
+    return reference, reference.compose(text)
 
 
 def _nesting_bound(text: str) -> int:
