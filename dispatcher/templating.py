@@ -30,7 +30,7 @@ from typing import Any
 
 import jinja2
 
-from .render_budget import WATCHDOG, RenderTimeout
+from .render_budget import WATCHDOG, Budget, RenderTimeout
 from .template_sandbox import LimitedEnvironment, LimitExceeded, RenderLimits
 from .template_snapshot import TemplateSnapshot, normalize
 
@@ -84,8 +84,14 @@ class _SnapshotLoader(jinja2.BaseLoader):
         return source, filename, lambda: True  # a snapshot never changes
 
 
-# The budget of the message being composed on this thread (TemplateRenderer.message).
-_current = threading.local()
+class _Current(threading.local):
+    """The budget of the message being composed on this thread (``message()``); a class
+    default, so reading it when unset costs no AttributeError."""
+
+    budget: Budget | None = None
+
+
+_current = _Current()
 
 
 class TemplateRenderer:
@@ -162,8 +168,7 @@ class TemplateRenderer:
         template = self.template(folder, part, locale)
         if template is None:
             return None
-        return self._render(template, context, self.limits.output_limit(part),
-                            f"{self.root / folder}/{part}")
+        return self._render(template, context, self.limits.output_limit(part), folder, part)
 
     def render_inline(self, source: str, context: dict[str, Any], where: str,
                       part: str = "email.subject") -> str:
@@ -185,9 +190,9 @@ class TemplateRenderer:
     # -- rendering within the limits ----------------------------------------------------
 
     def _render(self, template: jinja2.Template, context: dict[str, Any], limit: int,
-                where: str) -> str:
-        scope = getattr(_current, "budget", None)
-        budget = scope if scope is not None else WATCHDOG.begin(self.limits.time_budget)
+                where: str, part: str = "") -> str:
+        """``where`` (with ``part``: a folder and its part) names the template in errors."""
+        budget = _current.budget or WATCHDOG.budget(self.limits.time_budget)
         try:
             try:
                 WATCHDOG.arm(budget)
@@ -199,10 +204,8 @@ class TemplateRenderer:
                 WATCHDOG.disarm(budget)  # it may have arrived inside the first disarm
                 raise
         except (Exception, RenderTimeout) as exc:
-            raise self._problem(exc, template, where) from None
-        finally:
-            if scope is None:
-                WATCHDOG.end(budget)
+            fallback = f"{self.root / where}/{part}" if part else where
+            raise self._problem(exc, template, fallback) from None
 
     def _problem(self, exc: BaseException, template: jinja2.Template,
                  where: str) -> TemplateProblem:
@@ -234,13 +237,12 @@ class _MessageBudget:
         self.owner = False
 
     def __enter__(self) -> None:
-        if getattr(_current, "budget", None) is None:  # else: already inside a message
-            _current.budget = WATCHDOG.begin(self.seconds)
+        if _current.budget is None:  # else: already inside a message
+            _current.budget = WATCHDOG.budget(self.seconds)
             self.owner = True
 
     def __exit__(self, *exc_info: object) -> None:
         if self.owner:
-            WATCHDOG.end(_current.budget)
             _current.budget = None
 
 

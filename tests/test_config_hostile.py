@@ -219,6 +219,18 @@ def test_a_config_that_would_run_away_is_refused_quickly(
     assert snapshot(shop.folder / "shop.db") == before
 
 
+def test_ordinary_yaml_still_loads(shop: Shop, smtp: SMTPServer) -> None:
+    """Anchors, merge keys and YAML 1.2 flow lists of URLs (which libyaml, the fast
+    parser, refuses) load as before."""
+    build(shop, smtp.port)
+    edit_config(shop, "channels:\n", "channels:\n  push:\n    allowed_origins: "
+                                      "[http://127.0.0.1:8080, https://shop.test]\n")
+    edit_config(shop, "  win_back:\n", "  win_back: &base\n")
+    with open(shop.config_path, "a", encoding="utf-8") as fh:  # campaigns come last
+        fh.write("  win_back_again:\n    <<: *base\n    template: win_back\n")
+    assert "OK: 2 campaigns" in shop.cli("validate").output
+
+
 def test_parsing_time_grows_linearly_with_the_file(tmp_path: Path) -> None:
     """A config of comments and one of values, at 1/8 and at the full size limit: eight
     times the text costs about eight times the time, not 64 (measured in CPU time of this
