@@ -81,3 +81,23 @@ def test_sighup_with_an_unbounded_config_is_refused_and_the_daemon_keeps_sending
             if proc.poll() is None:
                 proc.kill()
     assert states(shop.db_url()) == {"sent": 4}
+
+
+def test_the_daemon_refuses_to_start_with_a_template_that_does_not_render(shop: Shop) -> None:
+    """What it sends is what it validated: at start too, not only on SIGHUP."""
+    with SMTPServer(RecordingHandler()) as smtp:
+        build_shop(shop, smtp.port, 3)
+        shop.cli("pause", "win_back")
+        shop.cli("run-once", "win_back", "--wait-retries", "0")
+        shop.cli("resume", "win_back")
+        shop.template("win_back/email.txt", "Hi {{ customer.frist_name }}\n")
+        proc = start(shop, shop.db_url(), "run", "--no-http")
+        try:
+            assert proc.wait(timeout=120) == 2
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        text = Output(proc).text()
+        assert "win_back/email.txt:1:1 campaigns.win_back: email: undefined variable" in text
+        assert smtp.handler.received == []
+    assert states(shop.db_url()) == {"pending": 3}
