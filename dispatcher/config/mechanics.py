@@ -91,7 +91,7 @@ class OrderDeliveredTrigger(Strict):
 
 
 class TierReachedTrigger(Strict):
-    """The customer is in a loyalty tier, reached by an order placed within ``within``."""
+    """An order placed within ``within`` took the customer into a higher loyalty tier."""
 
     within: Duration | None = timedelta(days=2)
 
