@@ -3,7 +3,7 @@
 Issued at send time, one per outbox row (a retry reuses its code), drawn with
 ``secrets`` from the campaign's alphabet, and unique by the table's constraint:
 a collision is simply drawn again. The first imported order carrying a code
-redeems it; later ones do not. ``dispatcher promo export`` hands the codes to the
+before it expires redeems it; later ones, and any after expiry, do not. ``dispatcher promo export`` hands the codes to the
 shop's checkout.
 """
 
@@ -113,17 +113,21 @@ def _store_on_outbox(conn: Connection, issued: dict[int, tuple[str, datetime]]) 
 
 
 def record_redemptions(conn: Connection, rows: Iterable[Any]) -> int:
-    """Orders carrying a code redeem it, once: the earliest order wins, later ones don't."""
+    """Orders carrying a code redeem it, once: the earliest order wins, later ones don't.
+
+    Only within the code's validity: an order placed after ``expires_at`` is not a
+    redemption (the code stays open, so a valid order imported later still redeems it).
+    """
     candidates = [(r.promo_code.strip(), r.id, r.placed_at) for r in rows
                   if getattr(r, "promo_code", None)]
     if not candidates:
         return 0
     codes = sorted({code for code, _, _ in candidates})
-    open_codes = set(conn.execute(select(promo_codes.c.code).where(
-        promo_codes.c.code.in_(codes), promo_codes.c.redeemed_at.is_(None))).scalars())
+    open_codes = dict(conn.execute(select(promo_codes.c.code, promo_codes.c.expires_at).where(
+        promo_codes.c.code.in_(codes), promo_codes.c.redeemed_at.is_(None))).all())
     first: dict[str, tuple[str, datetime]] = {}
     for code, order_id, placed_at in sorted(candidates, key=lambda c: c[2]):
-        if code in open_codes and code not in first:
+        if code in open_codes and code not in first and placed_at <= open_codes[code]:
             first[code] = (order_id, placed_at)
     if not first:
         return 0

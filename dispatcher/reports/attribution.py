@@ -3,7 +3,7 @@
 A row converts when the customer orders within the campaign's attribution window
 after the message was sent (for holdout rows: after the time it would have been
 sent, the row's ``not_before``), or when anyone redeems the personal promo code the
-row carried (``outbox.data['promo_code']``) after it. Rows are grouped by arm in the
+row carried (``outbox.data['promo_code']``) after it and before the code expired. Rows are grouped by arm in the
 database; only one line per arm (and per arm and day for the timeline) leaves it.
 
 Every non-skipped row of the campaign counts as a recipient of its arm: failed
@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 
 from ..store.schema import addresses, metadata, orders, outbox, runs, suppressions
-from .sqltime import day_of, within_after
+from .sqltime import day_of, not_after, within_after
 
 NO_ARM = "all"  # the arm name when a campaign runs no experiment
 
@@ -78,6 +78,17 @@ def _personal_code() -> Any:
     return func.coalesce(in_data, code)
 
 
+def _code_still_valid() -> Any:
+    """The order carrying a code was placed before that code's ``expires_at`` (a code
+    with no issue record, written into the row by hand, has no known expiry)."""
+    issued = metadata.tables.get("promo_codes")
+    if issued is None:
+        return literal(True)
+    expires = (select(issued.c.expires_at).where(issued.c.code == orders.c.promo_code)
+               .limit(1).scalar_subquery())
+    return or_(expires.is_(None), not_after(orders.c.placed_at, expires))
+
+
 def per_row(campaign: str, window: timedelta, salt: str | None = None,
             until: datetime | None = None) -> Any:
     """One row per recipient: arm, status, anchor, converted, revenue, first order.
@@ -92,7 +103,8 @@ def per_row(campaign: str, window: timedelta, salt: str | None = None,
         and_(orders.c.customer_id == outbox.c.customer_id,
              within_after(orders.c.placed_at, anchor, literal(int(window.total_seconds())))),
         and_(promo.is_not(None), orders.c.promo_code == promo,
-             within_after(orders.c.placed_at, anchor, literal(10 * 365 * 86400))),
+             within_after(orders.c.placed_at, anchor, literal(10 * 365 * 86400)),
+             _code_still_valid()),
     )
     if until is not None:
         attributed = and_(orders.c.placed_at <= until, attributed)
