@@ -56,7 +56,7 @@ cart:
 
     # Then only bob's order redeems a code ...
     report = shop.cli("promo", "report").output
-    assert re.search(r"cart\s*│\s*2\s*│\s*1\s*│\s*50\.0%\s*│\s*120\.00", report), report
+    assert re.search(r"cart\s*│\s*2\s*│\s*1\s*│\s*50\.0%\s*│\s*120\.00 UAH", report), report
     export = {row["code"]: row for row in csv.DictReader(io.StringIO(
         shop.cli("promo", "export").output))}
     assert export[ann_code]["redeemed_at"] == "" and export[ann_code]["order_id"] == ""
@@ -90,7 +90,7 @@ cart:
     export = {row["code"]: row for row in csv.DictReader(io.StringIO(
         shop.cli("promo", "export").output))}
     assert export[code]["order_id"] == "valid"
-    assert re.search(r"cart\s*│\s*1\s*│\s*1\s*│\s*100\.0%\s*│\s*80\.00",
+    assert re.search(r"cart\s*│\s*1\s*│\s*1\s*│\s*100\.0%\s*│\s*80\.00 UAH",
                      shop.cli("promo", "report").output)
 
 

@@ -3,8 +3,8 @@
 Issued at send time, one per outbox row (a retry reuses its code), drawn with
 ``secrets`` from the campaign's alphabet, and unique by the table's constraint:
 a collision is simply drawn again. The first imported order carrying a code
-before it expires redeems it; later ones, and any after expiry, do not. ``dispatcher promo export`` hands the codes to the
-shop's checkout.
+before it expires redeems it; later ones, and any after expiry, do not.
+``dispatcher promo export`` hands the codes to the shop's checkout.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ class PromoSummary:
     campaign: str
     issued: int
     redeemed: int
-    revenue: float
+    revenue: dict[str, float]  # per currency: amounts in different currencies never add
 
     @property
     def rate(self) -> float:
@@ -186,12 +186,23 @@ class PromoSummary:
 
 
 def summary(engine: Engine) -> list[PromoSummary]:
-    """Per campaign: codes issued, redeemed, and the revenue of the redeeming orders."""
+    """Per campaign: codes issued, redeemed, and the revenue of the redeeming orders
+    in each currency (one grouped statement)."""
     query = (
-        select(promo_codes.c.campaign, func.count(promo_codes.c.id),
-               func.count(promo_codes.c.redeemed_at), func.coalesce(func.sum(orders.c.total), 0))
+        select(promo_codes.c.campaign, orders.c.currency, func.count(promo_codes.c.id),
+               func.count(promo_codes.c.redeemed_at), func.sum(orders.c.total))
         .outerjoin(orders, orders.c.id == promo_codes.c.redeemed_order_id)
-        .group_by(promo_codes.c.campaign).order_by(promo_codes.c.campaign)
+        .group_by(promo_codes.c.campaign, orders.c.currency)
+        .order_by(promo_codes.c.campaign, orders.c.currency)
     )
+    issued: dict[str, int] = {}
+    redeemed: dict[str, int] = {}
+    revenue: dict[str, dict[str, float]] = {}
     with engine.connect() as conn:
-        return [PromoSummary(c, int(i), int(r), float(v)) for c, i, r, v in conn.execute(query)]
+        for campaign, currency, count, used, total in conn.execute(query):
+            issued[campaign] = issued.get(campaign, 0) + int(count)
+            redeemed[campaign] = redeemed.get(campaign, 0) + int(used)
+            money = revenue.setdefault(campaign, {})
+            if currency is not None:
+                money[currency] = float(total or 0)
+    return [PromoSummary(c, issued[c], redeemed[c], revenue[c]) for c in issued]

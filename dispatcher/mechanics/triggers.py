@@ -99,14 +99,14 @@ def tier_reached(loyalty: LoyaltyConfig, within: Any, now: datetime) -> Any:
     if within is not None:
         recent = recent.where(orders.c.placed_at > now - within)
     order_key = (orders.c.placed_at, orders.c.id)
-    running = select(
+    running_totals = select(
         orders.c.customer_id, orders.c.id, orders.c.placed_at, orders.c.total,
         func.sum(orders.c.total).over(partition_by=orders.c.customer_id, order_by=order_key,
                                       rows=(None, 0)).label("spent"),
         func.row_number().over(partition_by=orders.c.customer_id, order_by=order_key)
         .label("count"),
     ).where(orders.c.placed_at <= now, orders.c.customer_id.in_(recent.distinct()))
-    running = running.subquery("running_totals")
+    running = running_totals.subquery("running_totals")
     after = tier_sql(loyalty, running.c.spent, running.c.count)
     before = tier_sql(loyalty, running.c.spent - running.c.total, running.c.count - 1)
     crossings = select(
