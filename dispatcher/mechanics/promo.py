@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..config.mechanics import PromoConfig
+from ..money import Discount
 from ..store.schema import orders, outbox, promo_codes
 
 MAX_DRAWS = 8
@@ -38,7 +39,7 @@ class PromoRequest:
 class Promo:
     code: str
     expires_at: datetime  # naive UTC
-    discount: str = ""
+    discount: Discount | None = None
 
 
 def generate_code(config: PromoConfig) -> str:
