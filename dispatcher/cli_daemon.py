@@ -13,6 +13,7 @@ from rich.table import Table
 from dispatcher.cli import (
     ConfigOption,
     _check_campaigns,
+    _clock,
     _load,
     _now,
     app,
@@ -38,7 +39,8 @@ def run(config: ConfigOption = None,
         configure_logging(logging.INFO)
     loaded = _load(config)
     _refuse_forgeable_links(loaded, serve_http=not no_http)
-    code = asyncio.run(Daemon(loaded, host, port, serve_http=not no_http).run())
+    code = asyncio.run(Daemon(loaded, host, port, serve_http=not no_http,
+                              clock=_clock()).run())
     raise typer.Exit(code)
 
 

@@ -2,8 +2,10 @@
 
 Quiet hours, cron schedules, the demo, reports and promo validity all decide by the
 time of day. Each takes a ``Clock`` (a callable returning naive UTC, the store's one
-representation of time) instead of reading the system clock, so a test, ``--at`` or
-a simulation can pin it, and the suite passes at 02:30 as it does at noon.
+representation of time) instead of reading the system clock, so a test or a
+simulation can pin it, and the suite passes at 02:30 as it does at noon. (``--at``
+sets only the time a command plans or reports as of; sending and quiet hours at send
+time always go by the clock.)
 
 - ``system_clock``: the machine's clock; what production runs on.
 - ``clock_at(moment)``: starts at ``moment`` and advances with real (monotonic) time,
