@@ -19,9 +19,9 @@ from .validate import validate_all
 from .waiting import Waiting, waiting_rows
 
 # How old a campaign's latest scheduled time may be for a one-shot pass to still run it.
-# The one-shot timer runs every hour (a shop may run it less often, at least daily), so a
-# day covers every fire since the last pass;
-# anything older (last New Year's greeting, seen in November) was missed, not due.
+# The one-shot timer runs every hour (a shop may run it less often, at least daily), so
+# a day covers every fire since the last pass; anything older (last New Year's
+# greeting, seen in November) was missed, not due.
 ONE_SHOT_LOOKBACK = timedelta(days=1)
 
 
