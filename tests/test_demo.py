@@ -48,7 +48,8 @@ def messages(folder: Path) -> list[Path]:
 
 
 def test_demo_writes_one_file_per_sent_message_and_nothing_twice(fresh: Path) -> None:
-    out = demo(fresh)
+    noon = clock_at(datetime(2026, 12, 1, 10, 0))  # 12:00 in Kyiv
+    out = demo(fresh, clock=noon)
     assert "Generated a synthetic shop: 400 customers" in out
     files = emails(fresh)
     assert files, out
@@ -69,7 +70,7 @@ def test_demo_writes_one_file_per_sent_message_and_nothing_twice(fresh: Path) ->
     assert str(fresh / "outbox" / "email") in out.replace("\n", "")
 
     # Running it again neither generates nor sends anything new.
-    again = demo(fresh)
+    again = demo(fresh, clock=noon)
     again = " ".join(again.split())
     assert "already present (400 customers)" in again
     assert "nothing was sent twice" in again
@@ -97,7 +98,7 @@ def test_demo_reaches_customers_on_every_channel(fresh: Path) -> None:
     and each message goes to an address of its own channel with consent."""
     import json
 
-    demo(fresh)
+    demo(fresh, clock=clock_at(datetime(2026, 12, 1, 10, 0)))
     engine = create_engine(f"sqlite:///{fresh / 'dispatcher.db'}")
     with engine.connect() as conn:
         granted = {(r.channel, r.address) for r in conn.execute(
