@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from dispatcher.cli import ConfigOption, _check_campaigns, _load, app, console
+from dispatcher.cli import ConfigOption, _check_campaigns, _load, _now, app, console
 
 promo_app = typer.Typer(help="Personal promo codes: export for checkout, redemption report.",
                         no_args_is_help=True)
@@ -27,13 +27,12 @@ def export(config: ConfigOption = None,
     redeemed_at, order_id (one-time: a redeemed code must be refused at checkout)."""
     from .app import open_store
     from .mechanics.promo import export_rows, write_csv
-    from .store.db import utcnow
 
     loaded = _load(config)
     if campaign:
         _check_campaigns(loaded, [campaign])
     engine = open_store(loaded)
-    rows = export_rows(engine, campaign, active, utcnow())
+    rows = export_rows(engine, campaign, active, _now(None))
     if output is None:
         write_csv(rows, sys.stdout)
         return
