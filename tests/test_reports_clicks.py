@@ -97,6 +97,14 @@ def test_report_counts_people_and_machines_apart(click_shop: Shop) -> None:
     assert {"sent", "clicked", "click_rate", "click_rate_ci_low", "bot_clicks"} <= set(header)
     table = click_shop.cli("report", "promo", "--at", later(30)).output
     assert "click rate" in table and "On clicks" in table
+    # --format html: the funnel as a chart, drawn from the same numbers
+    page = click_shop.folder / "report.html"
+    click_shop.cli("report", "promo", "--format", "html", "-o", str(page), "--at", later(30))
+    text = page.read_text(encoding="utf-8")
+    assert '<figure id="chart-funnel"><svg' in text and 'id="click-verdict"' in text
+    chart = json.loads(text.split('id="chart-data">')[1].split("</script>")[0])
+    assert {row["arm"]: row["clicked"] for row in chart["funnel"]} == \
+        {"holdout": 0, **truth}
 
 
 def test_click_through_interval_covers_the_truth_in_about_95_percent_of_seeds(
