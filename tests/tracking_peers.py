@@ -5,24 +5,21 @@ land, and readers of the click tables."""
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-import uvicorn
 from sqlalchemy import Engine, create_engine, select
 
-from dispatcher.app import load, open_store
 from dispatcher.state import WebState
 from dispatcher.store.schema import clicks, opens, outbox, tracked_links
-from dispatcher.web.app import create_app
 
+from .http_peer import HttpPeer, Reply, Request
+from .policy_peers import serve as serve_state
+from .policy_peers import web_state
 from .shop import Shop
-from .smtp_server import email_channel, free_port
+from .smtp_server import email_channel
 
 SEGMENTS = """
 everyone:
@@ -133,59 +130,23 @@ def path_of(url: str) -> str:
 def serve(shop: Shop) -> Iterator[tuple[str, WebState]]:
     """The dispatcher's web app under uvicorn on loopback; on exit the server stops and
     the state closes (queued clicks are written), as the daemon does at shutdown."""
-    loaded = load(str(shop.config_path))
-    state = WebState(loaded, open_store(loaded), {})
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(state), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
+    state = web_state(shop)
     try:
-        yield f"http://127.0.0.1:{port}", state
+        with serve_state(state) as base:
+            yield base, state
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         state.close()
         state.engine.dispose()
 
 
-class ShopSite:
-    """The shop's own web site on loopback: answers every path, remembers each request."""
+@contextmanager
+def shop_site() -> Iterator[tuple[str, list[str]]]:
+    """The shop's own web site on loopback: (origin, paths requested so far)."""
+    seen: list[str] = []
 
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.requests: list[str] = []
-        seen = self.requests
+    def page(request: Request) -> Reply:
+        seen.append(request.path)
+        return 200, {"page": "Welcome to the shop"}, {}
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                seen.append(self.path)
-                body = b"<!doctype html><title>Shop</title><h1>Welcome to the shop</h1>"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ShopSite:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    with HttpPeer(page) as peer:
+        yield peer.url, seen
