@@ -160,3 +160,50 @@ def test_a_null_test_says_what_it_can_detect_not_how_long_to_wait(click_shop: Sh
     assert 0.01 < clicks[0]["minimum_detectable_effect"] < 0.06
     assert "no difference in click-through shown yet" in data["click_verdict"]
     assert "smallest click-through difference" in data["click_verdict"]
+
+
+def test_clicks_writer_funnel_and_erasure_on_both_dialects(
+        shop: Shop, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer stores clicks, the report's burst rule and counts agree, and ``forget``
+    removes a person's clicks, on SQLite and on PostgreSQL alike."""
+    from sqlalchemy import select
+
+    from dispatcher.store.schema import tracked_links
+    from dispatcher.tracking.recorder import EngagementRecorder
+
+    monkeypatch.setenv("DISPATCHER_DATABASE_URL", db_url)
+    build(shop, 120)
+    shop.template("promo/email.txt", "New: {{ shop.url }}/new\nSale: {{ shop.url }}/sale\n"
+                  "Unsubscribe: {{ unsubscribe_url }}\n")
+    shop.cli("run-once", "promo")
+    eng = engine(shop)
+    sent = [r for r in recipients(eng) if r.status == "sent"]
+    with eng.connect() as conn:
+        links = conn.execute(select(tracked_links.c.outbox_id, tracked_links.c.link)).all()
+    assert len(links) == 2 * len(sent)
+    scanned, person, both = sent[0], sent[1], sent[2]
+    recorder = EngagementRecorder(eng, flush_interval=0.05)
+    # a scanner fetches every link of one message right after sending: a burst
+    for link in (0, 1):
+        recorder.click(scanned.id, link, scanned.sent_at + timedelta(seconds=3), "desktop",
+                       None)
+    # a person clicks one link early (not every link: a person's click), then again
+    recorder.click(person.id, 0, person.sent_at + timedelta(seconds=5), "mobile", None)
+    recorder.click(person.id, 0, person.sent_at + timedelta(days=1), "mobile", None)
+    # a HEAD, then the person; every link clicked, but late: people's clicks
+    recorder.click(both.id, 1, both.sent_at + timedelta(seconds=1), "bot", "head")
+    recorder.click(both.id, 0, both.sent_at + timedelta(hours=2), "desktop", None)
+    recorder.click(both.id, 1, both.sent_at + timedelta(hours=2), "desktop", None)
+    recorder.close()
+    data = json.loads(shop.cli("report", "promo", "--format", "json",
+                               "--at", later(30)).output)
+    totals = {key: sum(arm[key] for arm in data["funnel"])
+              for key in ("clicked", "clicks", "bot_clicked", "bot_clicks")}
+    assert totals == {"clicked": 2, "clicks": 4, "bot_clicked": 2, "bot_clicks": 3}
+    # erasing the person removes their clicks, and the report follows
+    assert "2 click/open record(s) deleted" in shop.cli("forget", person.customer_id,
+                                                        "--yes").output
+    data = json.loads(shop.cli("report", "promo", "--format", "json",
+                               "--at", later(30)).output)
+    assert sum(arm["clicked"] for arm in data["funnel"]) == 1
+    assert sum(arm["planned"] for arm in data["funnel"]) == len(recipients(eng))
