@@ -44,7 +44,8 @@ def export(config: ConfigOption = None,
 
 @promo_app.command("report")
 def report(config: ConfigOption = None) -> None:
-    """Per campaign: codes issued, redeemed, redemption rate, revenue of redeeming orders."""
+    """Per campaign: codes issued, redeemed, redemption rate, revenue of redeeming orders
+    (per currency)."""
     from .app import open_store
     from .mechanics.promo import summary
 
@@ -54,5 +55,6 @@ def report(config: ConfigOption = None) -> None:
         table.add_column(column)
     for line in summary(engine):
         table.add_row(line.campaign, str(line.issued), str(line.redeemed),
-                      f"{line.rate:.1%}", f"{line.revenue:.2f}")
+                      f"{line.rate:.1%}",
+                      ", ".join(f"{v:,.2f} {c}" for c, v in line.revenue.items()) or "-")
     console.print(table)

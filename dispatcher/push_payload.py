@@ -18,6 +18,7 @@ import jinja2
 from channels.base import RenderedMessage
 from channels.webpush_settings import MAX_ENCRYPTED_BYTES
 
+from .i18n import localize
 from .templating import TemplateProblem, TemplateRenderer, _describe, _template_line
 
 if TYPE_CHECKING:
@@ -46,6 +47,11 @@ def _json_string(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)[1:-1]
 
 
+@jinja2.pass_context
+def _json_output(context: Any, value: Any) -> str:
+    return _json_string(localize(context, value))  # amounts in the text's language first
+
+
 _ENVS: weakref.WeakKeyDictionary[TemplateRenderer, jinja2.Environment] = \
     weakref.WeakKeyDictionary()
 
@@ -54,7 +60,7 @@ def _env(renderer: TemplateRenderer) -> jinja2.Environment:
     env = _ENVS.get(renderer)
     if env is None:
         # Same loader, sandbox and filters; every output escaped for a JSON string.
-        env = renderer.env.overlay(finalize=_json_string, autoescape=False)
+        env = renderer.env.overlay(finalize=_json_output, autoescape=False)
         _ENVS[renderer] = env
     return env
 

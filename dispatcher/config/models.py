@@ -47,6 +47,15 @@ def _validate_timezone(name: str) -> str:
 TimeZoneName = Annotated[str, BeforeValidator(_validate_timezone)]
 
 
+def _validate_locale(name: Any) -> str:
+    from ..i18n import known_locale
+
+    found = known_locale(str(name))
+    if found is None:
+        raise ValueError(f"unknown locale {name!r} (use a language code like en or uk)")
+    return found
+
+
 
 
 class ShopConfig(Strict):
@@ -54,6 +63,8 @@ class ShopConfig(Strict):
     url: str = "https://shop.example"
     # Base URL of the dispatcher's own web app, used for unsubscribe and preference links.
     public_url: str = "http://localhost:8080"
+    # Language of the templates outside a locale folder: their plural forms and amounts.
+    locale: Annotated[str, BeforeValidator(_validate_locale)] = "en"
 
 
 class DatabaseConfig(Strict):

@@ -32,13 +32,22 @@ FEW_CONVERSIONS = 5  # below this the normal approximations are unreliable
 
 
 @dataclass
+class Revenue:
+    """One arm's revenue in one currency: total, per recipient, and vs the baseline."""
+
+    total: float
+    mean: float  # per recipient
+    variance: float
+    comparison: Comparison | None = None  # Welch's t-test vs the baseline arm
+
+
+@dataclass
 class ArmReport:
     counts: ArmCounts
     rate_ci: Interval
-    revenue_mean: float
-    revenue_variance: float
+    # Per currency, in the order the report shows them; never added across currencies.
+    revenue: dict[str, Revenue] = field(default_factory=dict)
     conversion: Comparison | None = None  # vs the baseline arm
-    revenue: Comparison | None = None
 
     @property
     def name(self) -> str:
@@ -130,17 +139,23 @@ def _baseline(order: list[str]) -> str | None:
 
 
 def _arm(counts: ArmCounts) -> ArmReport:
-    mean, variance = mean_and_variance(counts.recipients, counts.revenue,
-                                       counts.revenue_squares)
-    return ArmReport(counts, wilson(counts.converted, counts.recipients), mean, variance)
+    revenue = {}
+    for currency, total in counts.revenue.items():
+        mean, variance = mean_and_variance(counts.recipients, total,
+                                           counts.revenue_squares[currency])
+        revenue[currency] = Revenue(total, mean, variance)
+    return ArmReport(counts, wilson(counts.converted, counts.recipients), revenue)
 
 
 def _compare(arm: ArmReport, base: ArmReport, level: float) -> None:
     a, b = arm.counts, base.counts
     z = NormalDist().inv_cdf(1 - (1 - level) / 2)
     arm.conversion = two_proportions(a.converted, a.recipients, b.converted, b.recipients, z)
-    arm.revenue = welch(arm.revenue_mean, arm.revenue_variance, a.recipients,
-                        base.revenue_mean, base.revenue_variance, b.recipients, level)
+    for currency, mine in arm.revenue.items():
+        theirs = base.revenue.get(currency)
+        if theirs is not None:
+            mine.comparison = welch(mine.mean, mine.variance, a.recipients,
+                                    theirs.mean, theirs.variance, b.recipients, level)
 
 
 def _verdict(report: ABReport,

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from .abtest import ABReport
-from .abtest_formats import interval, money, p_value, pct, points
+from .abtest_formats import currencies, interval, money, p_value, pct, points
 from .funnel import OPENS_NOTE, ArmFunnel
 
 FUNNEL_STAGES = ("planned", "sent", "delivered", "clicked", "converted")
@@ -150,24 +150,28 @@ figure{margin:1.5rem 0}
 def render_html(report: ABReport) -> str:
     data = chart_data(report)
     e = html.escape
+    names = currencies(report)
     head = ("arm", "recipients", "sent", "delivered", "clicked", "click rate", "click 95% CI",
             "bot clicks", "failed", "opted out", "converted",
-            "conversion", "95% CI", "revenue / recipient", "uplift", report.uplift_label,
-            "relative",
-            "p", "revenue uplift", "p (revenue)")
+            "conversion", "95% CI", *(f"revenue / recipient, {c}" for c in names), "uplift",
+            report.uplift_label, "relative", "p",
+            *(h for c in names for h in (f"revenue uplift, {c}", f"p (revenue), {c}")))
     rows = []
     for arm in report.arms:
-        c, conv, rev = arm.counts, arm.conversion, arm.revenue
+        c, conv = arm.counts, arm.conversion
+        revenue = [arm.revenue.get(cur) for cur in names]
         f = (report.funnel.arm(arm.name) if report.funnel else None) or ArmFunnel(arm.name)
         cells = [arm.name + (" (baseline)" if arm.name == report.baseline else ""),
                  f"{c.recipients:,}", f"{f.sent:,}", f"{f.delivered:,}", f"{f.clicked:,}",
                  pct(f.ctr), interval(f.ctr_ci, pct), f"{f.bot_clicks:,}",
                  f"{c.failed:,}", f"{c.opted_out:,}",
                  f"{c.converted:,}", pct(arm.rate), interval(arm.rate_ci, pct),
-                 money(arm.revenue_mean),
+                 *(money(r.mean if r else None) for r in revenue),
                  points(conv.diff) if conv else "", interval(conv.diff_ci, points) if conv else "",
-                 pct(conv.relative) if conv else "", p_value(conv.p_value) if conv else "",
-                 f"{rev.diff:+,.2f}" if rev else "", p_value(rev.p_value) if rev else ""]
+                 pct(conv.relative) if conv else "", p_value(conv.p_value) if conv else ""]
+        for r in revenue:
+            rev = r.comparison if r else None
+            cells += [f"{rev.diff:+,.2f}" if rev else "", p_value(rev.p_value) if rev else ""]
         rows.append(f'<tr data-arm="{e(arm.name)}">'
                     + "".join(f"<td>{e(v)}</td>" for v in cells) + "</tr>")
     warnings = "".join(f'<p class="warning">{e(w)}</p>' for w in report.warnings)

@@ -31,6 +31,25 @@ def _within_default(element: within_after, compiler: Any, **kw: Any) -> str:
             f"{moment} <= {anchor} + ({seconds}) * INTERVAL '1 second')")
 
 
+class not_after(FunctionElement[bool]):
+    """``moment <= limit`` as instants (SQLite compares the text otherwise)."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+@compiles(not_after, "sqlite")
+def _not_after_sqlite(element: not_after, compiler: Any, **kw: Any) -> str:
+    moment, limit = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(julianday({moment}) <= julianday({limit}))"
+
+
+@compiles(not_after)
+def _not_after_default(element: not_after, compiler: Any, **kw: Any) -> str:
+    moment, limit = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({moment} <= {limit})"
+
+
 class day_of(FunctionElement[Any]):
     """The calendar day (UTC) of a timestamp."""
 

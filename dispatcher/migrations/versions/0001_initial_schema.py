@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 07:48:19.608324
+Create Date: 2026-11-30 08:52:30.302614
 """
 
 from __future__ import annotations
