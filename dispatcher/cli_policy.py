@@ -30,7 +30,8 @@ def forget(customer: str, config: ConfigOption = None,
         err_console.print(f"no customer {customer!r} (nothing erased)", style="red")
         raise typer.Exit(1)
     console.print(f"erased customer {customer}: {result.addresses} address(es) suppressed by "
-                  f"hash, {result.outbox_rows} send-log row(s) kept as {result.pseudonym}")
+                  f"hash, {result.outbox_rows} send-log row(s) kept as {result.pseudonym}, "
+                  f"{result.engagement} click/open record(s) deleted")
 
 
 @app.command("import-bounces")

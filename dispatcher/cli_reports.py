@@ -18,19 +18,29 @@ def report(campaign: str, config: ConfigOption = None, at: AtOption = None,
            = "table",
            output: Annotated[Path | None, typer.Option("--output", "-o",
                                                        help="Write to this file")] = None,
+           mde: Annotated[str | None, typer.Option(
+               "--mde", help="An effect worth finding, e.g. 1pp (percentage points) or 10% "
+                             "(relative): the recipients needed to detect it")] = None,
            ) -> None:
-    """A/B report of CAMPAIGN: per variant and holdout, conversions, revenue, uplift."""
+    """A/B report of CAMPAIGN: per variant and holdout, the funnel (sent, delivered,
+    clicked), conversions, revenue, uplift."""
     from .app import open_store
     from .reports.abtest import build_report
     from .reports.abtest_formats import print_table, to_csv, to_json
+    from .reports.power import Effect
 
     if fmt not in FORMATS:
         err_console.print(f"unknown format '{fmt}' (use {', '.join(FORMATS)})", style="red")
         raise typer.Exit(2)
+    try:
+        effect = Effect.parse(mde) if mde is not None else None
+    except ValueError as exc:
+        err_console.print(f"--mde: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(2) from None
     loaded = _load(config)
     _check_campaigns(loaded, [campaign])
     engine = open_store(loaded)
-    result = build_report(engine, loaded, campaign, _now(at))
+    result = build_report(engine, loaded, campaign, _now(at), mde=effect)
     engine.dispose()
     if fmt == "table":
         if output is None:

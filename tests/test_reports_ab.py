@@ -74,8 +74,11 @@ def test_too_few_recipients_is_not_significant(shop: Shop) -> None:
     data = json.loads(shop.cli("report", "promo", "--format", "json",
                                "--at", later(30)).output)
     assert data["verdict"].startswith("Not significant yet")
-    assert "more recipients needed" in data["verdict"]
-    assert data["more_recipients_needed"] > 100
+    # what the test can see at this size, not "N more recipients" from a noisy difference
+    assert "smallest conversion difference this test detects" in data["verdict"]
+    assert "more recipients needed" not in data["verdict"]
+    assert all(s["minimum_detectable_effect"] is None or s["minimum_detectable_effect"] > 0.1
+               for s in data["not_yet"]["conversion"])
     assert any(w.startswith("small sample") for w in data["warnings"])
 
 

@@ -104,9 +104,9 @@ def test_undelivered_receipt_counts_as_failed(shop: Shop) -> None:
     b_rows = [r.id for r in recipients(eng) if r.variant == "B"]
     with eng.begin() as conn:
         conn.execute(update(outbox).where(outbox.c.id.in_(b_rows[:2]))
-                     .values(delivery_status="undelivered"))
+                     .values(delivery_status="undelivered", delivered=False))
         conn.execute(update(outbox).where(outbox.c.id == b_rows[2])
-                     .values(delivery_status="delivered"))
+                     .values(delivery_status="delivered", delivered=True))
     b = arms(shop, later(30))["B"]
     assert (b["recipients"], b["delivered"], b["failed"]) == (len(b_rows), len(b_rows) - 2, 2)
 

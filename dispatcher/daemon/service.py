@@ -110,6 +110,7 @@ class Daemon:
             if server is not None:
                 server.should_exit = True
                 await _finish([server_task], timeout=5)
+            await asyncio.to_thread(self._web_state.close)  # e.g. queued clicks written
         finally:
             engine.dispose()
         log.info("stopped")
