@@ -105,15 +105,20 @@ def compose_push(renderer: TemplateRenderer, folder: str, campaign: str, to: Rec
                  context: dict[str, Any]) -> RenderedMessage:
     """A push message: the rendered payload plus the subscription it goes to."""
     payload, filename = render_payload(renderer, folder, to.locale, context)
-    body = encode_payload(payload)
-    size = encrypted_size(len(body))  # over the limit: see check_push / send_time_skip
     keys = dict((to.data or {}).get("keys") or {})
     return RenderedMessage(
         campaign=campaign, channel="push", customer_id=to.customer_id, to=to.address,
         to_name=to.name, subject=payload["title"], text=payload.get("body", ""),
-        data={"payload": payload, "encrypted_size": size, "template_file": filename,
+        data={**payload_data(payload), "template_file": filename,
               # the file transport leaves "subscription" out: its keys decrypt messages
-              "subscription": {"endpoint": to.address, "keys": keys},
-              "preview_lines": [f"push payload ({size} of {MAX_ENCRYPTED_BYTES} bytes "
-                                f"encrypted):", body.decode()]},
+              "subscription": {"endpoint": to.address, "keys": keys}},
     )
+
+
+def payload_data(payload: dict[str, str]) -> dict[str, Any]:
+    """The payload with its encrypted size and preview (again after links change)."""
+    body = encode_payload(payload)
+    size = encrypted_size(len(body))  # over the limit: see check_push / send_time_skip
+    return {"payload": payload, "encrypted_size": size,
+            "preview_lines": [f"push payload ({size} of {MAX_ENCRYPTED_BYTES} bytes "
+                              f"encrypted):", body.decode()]}

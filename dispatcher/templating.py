@@ -23,13 +23,13 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import jinja2
 
+from . import i18n
 from .render_budget import WATCHDOG, Budget, RenderTimeout
 from .template_sandbox import LimitedEnvironment, LimitExceeded, RenderLimits
 from .template_snapshot import TemplateSnapshot, normalize
@@ -58,14 +58,13 @@ class RenderLimitExceeded(TemplateProblem):
     kind: str = ""  # "time" | "output" | "value" | "recursion" | "memory"
 
 
-def _money(value: Any, currency: str = "") -> str:
-    amount = Decimal(str(value or 0)).quantize(Decimal("0.01"))
-    text = f"{amount:,.2f}".replace(",", "\u202f")
-    return f"{text} {currency}".strip()
-
-
 def _json_string(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)[1:-1]
+
+
+@jinja2.pass_context
+def _json_output(context: Any, value: Any) -> str:
+    return _json_string(i18n.localize(context, value))  # amounts in the text's language
 
 
 class _SnapshotLoader(jinja2.BaseLoader):
@@ -114,9 +113,9 @@ class TemplateRenderer:
             lstrip_blocks=True,
             auto_reload=False,
         )
-        self.env.filters["money"] = _money
+        i18n.register(self.env)  # plural(), money, amounts in the text's language
         # Same loader, sandbox, limits and filters; every output escaped for a JSON string.
-        self._json_env = self.env.overlay(finalize=_json_string, autoescape=False)
+        self._json_env = self.env.overlay(finalize=_json_output, autoescape=False)
         self._cache: dict[tuple[str, str, str | None], jinja2.Template | None] = {}
         self._inline: dict[str, jinja2.Template] = {}
 
