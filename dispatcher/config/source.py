@@ -45,6 +45,7 @@ MAX_DEPTH = 64
 # crash the process (SIGSEGV). A cheap scan refuses deep text before it gets there.
 _PARSER_DEPTH = 1000
 _FLOW = re.compile(r"[\[\]{}]|^[ \t]*#.*$", re.MULTILINE)
+_STR, _NULL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null"
 _BLOCK = re.compile(r"^([ \t]*)((?:[-?:][ \t]+)*)(?=\S)", re.MULTILINE)
 
 
@@ -205,6 +206,9 @@ class _Walker:
     budget: ReadBudget
     _open: set[int] = field(default_factory=set)  # nodes being expanded (alias cycles)
 
+    def __post_init__(self) -> None:
+        self.constructor = self.yaml.constructor
+
     def plain(self, node: Node, path: PathKey, depth: int) -> Any:
         self.budget.values_left -= 1
         if self.budget.values_left < 0:
@@ -231,7 +235,7 @@ class _Walker:
         return None
 
     def _mapping(self, node: MappingNode, path: PathKey, depth: int) -> dict[str, Any]:
-        self.yaml.constructor.flatten_mapping(node)  # merge keys (<<: *base)
+        self.constructor.flatten_mapping(node)  # merge keys (<<: *base)
         merged = getattr(node, "merge", None) or []
         out: dict[str, Any] = {}
         explicit: set[str] = set()
@@ -246,8 +250,7 @@ class _Walker:
                         continue
                     explicit.add(key)
                 child_path = (*path, key)
-                at_key = (not isinstance(value_node, ScalarNode)
-                          or str(value_node.tag).endswith(":null"))
+                at_key = not isinstance(value_node, ScalarNode) or value_node.tag == _NULL
                 self.doc.locations[child_path] = self._at(key_node if at_key else value_node)
                 out[key] = self.plain(value_node, child_path, depth + 1)
         return out
@@ -264,10 +267,11 @@ class _Walker:
         if not isinstance(node, ScalarNode):
             raise _Refused(ConfigIssue(self._at(node), ".".join(map(str, path)),
                                        "a key must be a plain value, not a list or mapping"))
-        return str(self.yaml.constructor.construct_object(node))
+        return str(node.value if node.tag == _STR else self.constructor.construct_object(node))
 
     def _scalar(self, node: ScalarNode, path: PathKey) -> Any:
-        value = self.yaml.constructor.construct_object(node)
+        # Text is most of a config: taken as is, without the constructor's dispatch.
+        value = node.value if node.tag == _STR else self.constructor.construct_object(node)
         if isinstance(value, str):
             if "${" in value:
                 self.doc.env_refs[path] = value
