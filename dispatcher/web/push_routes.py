@@ -10,7 +10,9 @@
                               rotated subscription (pushsubscriptionchange); same proof
 
 Cross-origin calls are allowed from the shop's own origin (shop.url) and the push
-channel's ``allowed_origins``.
+channel's ``allowed_origins``. A subscription is stored only when its endpoint is a known
+push service's https URL whose name resolves to public addresses only
+(channels/webpush_hosts.py); the sender checks again before each connection.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from channels.webpush_settings import WebPushSettings
 
 from ..push_subscriptions import (
     BadSubscription,
+    Subscription,
+    check_endpoint_host,
     parse_subscription,
     replace_subscription,
     save_subscription,
@@ -41,6 +45,8 @@ from .bodies import BadBody, read_json
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 MAX_BODY = 16 * 1024
+# WebState.extra key of a DNS lookup replacing the system resolver (tests give a fake).
+PUSH_LOOKUP = "push_lookup"
 
 
 def _settings(state: WebState) -> WebPushSettings:
@@ -94,6 +100,19 @@ def routes(state: WebState) -> list[BaseRoute]:
             raise BadBody(400, "expected a JSON object")
         return body
 
+    async def checked_subscription(raw: Any) -> Subscription:
+        """The posted subscription, if its endpoint is a public push service's."""
+        policy = _settings(state).host_policy()
+        try:
+            subscription = parse_subscription(raw, policy)
+            await check_endpoint_host(subscription, policy, state.extra.get(PUSH_LOOKUP))
+        except BadSubscription as exc:
+            raise BadBody(400, str(exc)) from None
+        except OSError:
+            raise BadBody(503, "could not resolve the push service; try again later") \
+                from None
+        return subscription
+
     async def subscribe(request: Request) -> Response:
         settings = _settings(state)
         try:
@@ -110,10 +129,9 @@ def routes(state: WebState) -> list[BaseRoute]:
         if consent_text is not None and not isinstance(consent_text, str):
             return _json(state, request, {"error": "consent_text must be a string"}, 400)
         try:
-            subscription = parse_subscription(body.get("subscription"),
-                                              settings.allow_http_endpoints)
-        except BadSubscription as exc:
-            return _json(state, request, {"error": str(exc)}, 400)
+            subscription = await checked_subscription(body.get("subscription"))
+        except BadBody as exc:
+            return _json(state, request, {"error": exc.message}, exc.status)
         await asyncio.to_thread(save_subscription, state.engine, customer_id, subscription,
                                 utcnow(), consent_text)
         return _json(state, request, {"ok": True}, 201)
@@ -139,10 +157,9 @@ def routes(state: WebState) -> list[BaseRoute]:
         if not isinstance(old, str) or not old:
             return _json(state, request, {"error": "expected old_endpoint"}, 400)
         try:
-            fresh = parse_subscription(body.get("subscription"),
-                                       _settings(state).allow_http_endpoints)
-        except BadSubscription as exc:
-            return _json(state, request, {"error": str(exc)}, 400)
+            fresh = await checked_subscription(body.get("subscription"))
+        except BadBody as exc:
+            return _json(state, request, {"error": exc.message}, exc.status)
         moved = await asyncio.to_thread(replace_subscription, state.engine, old, fresh)
         return _json(state, request, {"ok": True, "moved": moved})
 
