@@ -23,7 +23,9 @@ def first_receipt(conn: Connection, provider: str, message_id: str, now: datetim
     if not message_id or len(message_id) > MAX_MESSAGE_ID:
         raise ValueError("a message id of 1-64 characters is required")
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    result = conn.execute(dialect.insert(inbound_messages).values(
+    # RETURNING, not rowcount: drivers disagree on rowcount for a skipped ON CONFLICT.
+    inserted = conn.execute(dialect.insert(inbound_messages).values(
         provider=provider, message_id=message_id, received_at=now)
-        .on_conflict_do_nothing(index_elements=["provider", "message_id"]))
-    return bool(result.rowcount)
+        .on_conflict_do_nothing(index_elements=["provider", "message_id"])
+        .returning(inbound_messages.c.message_id)).first()
+    return inserted is not None

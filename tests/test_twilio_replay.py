@@ -139,3 +139,21 @@ def test_a_consent_change_older_than_the_state_on_file_does_not_override_it(
     assert hooks.suppression(OLENA).reason == "opted_out"
     shop.cli("run-once", "win_back")
     assert twilio.sent_to(OLENA) == []
+
+
+def test_replay_and_ordering_hold_on_both_engines(
+        shop: Shop, twilio: TwilioPeer, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
+    monkeypatch.setenv("DISPATCHER_DATABASE_URL", db_url)
+    build(shop, twilio, monkeypatch)
+    hooks = Hooks(shop)
+    stop = message("STOP")
+    for params in (stop, message("START"), stop):
+        assert hooks.post("/twilio/inbound", params).status_code == 200
+    assert hooks.address(OLENA).consent == "granted" and hooks.suppression(OLENA) is None
+    # the import's consent, the STOP, the START: the replay added nothing
+    assert [s for s, _ in sms_events(hooks)] == ["granted", "withdrawn", "granted"]
+    later = utcnow() + timedelta(minutes=5)
+    with hooks.engine.begin() as conn:  # a STOP dated before the START on file
+        apply_consent_change(conn, _change(False, later - timedelta(minutes=10)), later)
+    assert hooks.address(OLENA).consent == "granted" and hooks.suppression(OLENA) is None
+    hooks.engine.dispose()

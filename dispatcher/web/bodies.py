@@ -24,11 +24,19 @@ MAX_FORM_FIELDS = 200
 
 
 class BadBody(Exception):
-    """The body is refused; ``status`` is the 4xx to answer."""
+    """The body is refused; ``status`` is the 4xx to answer, ``where`` the place in the
+    body ("line 2 column 11") or "body"."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, where: str = "body") -> None:
         self.status = status
         self.message = message
+        self.where = where
+        super().__init__(message)
+
+
+class BadJson(ValueError):
+    def __init__(self, message: str, where: str = "body") -> None:
+        self.where = where
         super().__init__(message)
 
 
@@ -69,19 +77,22 @@ def nesting_depth(value: Any) -> int:
 
 
 def loads_strict(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse untrusted JSON; ValueError (with a message safe to show) on anything else."""
+    """Parse untrusted JSON; BadJson (a ValueError whose message is safe to show) on
+    anything else."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError:
-        raise ValueError("not UTF-8") from None
+        raise BadJson("not UTF-8") from None
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON at line {exc.lineno} column {exc.colno}") from None
+        raise BadJson("invalid JSON", f"line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
-        raise ValueError(f"JSON nested deeper than {max_depth} levels") from None
+        raise BadJson(f"JSON nested deeper than {max_depth} levels") from None
+    except ValueError as exc:  # NaN, Infinity
+        raise BadJson(str(exc)) from None
     if nesting_depth(value) > max_depth:
-        raise ValueError(f"JSON nested deeper than {max_depth} levels")
+        raise BadJson(f"JSON nested deeper than {max_depth} levels")
     return value
 
 
@@ -89,8 +100,8 @@ async def read_json(request: Request, limit: int) -> Any:
     body = await read_body(request, limit)
     try:
         return loads_strict(body)
-    except ValueError as exc:
-        raise BadBody(400, str(exc)) from None
+    except BadJson as exc:
+        raise BadBody(400, str(exc), exc.where) from None
 
 
 async def read_form(request: Request, limit: int = MAX_FORM_BODY) -> list[tuple[str, str]]:

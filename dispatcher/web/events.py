@@ -118,7 +118,7 @@ def _endpoint(state: WebState, kind: str) -> Any:
         try:
             payload = await read_json(request, MAX_BODY)
         except BadBody as exc:
-            return _problem(exc.status, [{"loc": "body", "message": exc.message}])
+            return _problem(exc.status, [{"loc": exc.where, "message": exc.message}])
         rows, errors = _validate(model, payload)
         if errors:
             return _problem(422, errors)
