@@ -10,21 +10,26 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from . import cli_options
+from .cli_errors import DispatcherGroup, fail, report_config_error
+from .cli_output import make_console
 from .config.errors import ConfigError
 from .config.load import LoadedConfig
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(cls=DispatcherGroup, add_completion=False, no_args_is_help=True,
                   help="Retention campaign dispatcher: plan, send and measure campaigns.")
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # located errors stay one line
+# Text as written (no markup, no emoji codes, control characters escaped), never
+# hard-wrapped; tables as wide as their content in a pipe (dispatcher/cli_output.py).
+console = make_console()
+err_console = make_console(stderr=True)
 
 ConfigOption = Annotated[str | None, typer.Option("--config", "-c", envvar="DISPATCHER_CONFIG",
                                                   help="Path to config.yaml")]
 AtOption = Annotated[str | None, typer.Option("--at", help="Pretend now is this UTC time "
-                                                           "(ISO 8601), e.g. for a catch-up")]
+                                                           "(ISO 8601), e.g. for a catch-up",
+                                              callback=cli_options.time_value)]
 
 
 def _now(at: str | None) -> datetime:
@@ -39,12 +44,7 @@ def _now(at: str | None) -> datetime:
 
 
 def _fail_config(exc: ConfigError) -> typer.Exit:
-    for issue in exc.issues:
-        err_console.print(str(issue), markup=False, highlight=False)
-    count = len([i for i in exc.issues if i.severity == "error"])
-    err_console.print(f"{count} error(s) in the configuration; nothing was sent.",
-                      style="bold red")
-    return typer.Exit(2)
+    return typer.Exit(report_config_error(exc))
 
 
 def _load(config: str | None):
@@ -54,6 +54,51 @@ def _load(config: str | None):
         return load(config)
     except ConfigError as exc:
         raise _fail_config(exc) from None
+
+
+def _campaign_channels(loaded: LoadedConfig, campaign: str) -> list[str]:
+    """Every channel the campaign may send by (its own order, its steps')."""
+    settings = loaded.config.campaigns[campaign]
+    channels = list(settings.channels)
+    for step in settings.steps or []:
+        channels += [c for c in step.channels or [] if c not in channels]
+    return channels
+
+
+def _check_channel(loaded: LoadedConfig, campaign: str, channel: str | None) -> None:
+    from channels.registry import known_channels
+
+    if channel is None:
+        return
+    if channel not in known_channels():
+        fail(f"Invalid value for '--channel': unknown channel '{channel}' "
+             f"(valid: {', '.join(known_channels())})")
+    used = _campaign_channels(loaded, campaign)
+    if channel not in used:
+        fail(f"Invalid value for '--channel': {campaign} does not send by {channel} "
+             f"(its channels: {', '.join(used)})")
+
+
+def _test_channel(loaded: LoadedConfig, campaign: str, channel: str | None, to: str) -> str:
+    """The channel of a test send: the one given, or the campaign's first channel whose
+    kind of address ``to`` is (an email address, +phone, chat id, push endpoint)."""
+    from .importer.rows import address_channels
+
+    fits = address_channels(to)
+    if channel is not None:
+        if channel not in fits:
+            fail(f"Invalid value for '--to': '{to}' is not a {channel} address "
+                 f"({ADDRESS_FORMS[channel]})")
+        return channel
+    for candidate in _campaign_channels(loaded, campaign):
+        if candidate in fits:
+            return candidate
+    forms = "; ".join(f"{c}: {ADDRESS_FORMS[c]}" for c in _campaign_channels(loaded, campaign))
+    fail(f"Invalid value for '--to': '{to}' is no address for {campaign}'s channels ({forms})")
+
+
+ADDRESS_FORMS = {"email": "name@example.com", "sms": "+380501234567",
+                 "telegram": "a numeric chat id", "push": "a subscription endpoint URL"}
 
 
 def _check_campaigns(loaded, names: list[str]) -> None:
@@ -123,7 +168,7 @@ def plan(campaign: str, config: ConfigOption = None, at: AtOption = None) -> Non
 def run_once(campaigns: Annotated[list[str] | None, typer.Argument()] = None,
              config: ConfigOption = None, at: AtOption = None,
              wait_retries: Annotated[int, typer.Option(
-                 help="Seconds to wait for retries that fall due soon")] = 60) -> None:
+                 min=0, help="Seconds to wait for retries that fall due soon")] = 60) -> None:
     """Plan the due run of each campaign (or the named ones) and send what is due."""
     from .runner import run_once as do_run_once
 
@@ -172,16 +217,20 @@ def preview(campaign: str, customer: Annotated[str, typer.Option("--customer")],
             config: ConfigOption = None) -> None:
     """Print the message CAMPAIGN would send to one customer."""
     from .app import open_store
+    from .templating import TemplateProblem
     from .testsend import render_for
 
     loaded = _load(config)
     _check_campaigns(loaded, [campaign])
+    _check_channel(loaded, campaign, channel)
     engine = open_store(loaded)
     try:
         message = render_for(engine, loaded, campaign, customer, channel)
     except LookupError as exc:
         err_console.print(str(exc), style="red")
         raise typer.Exit(1) from None
+    except TemplateProblem as exc:  # e.g. no template for the chosen channel
+        fail(str(exc))
     console.rule(f"{campaign} -> {message.channel} for customer {customer}")
     if message.subject is not None:
         console.print(f"Subject: {message.subject}", markup=False, highlight=False)
@@ -203,16 +252,21 @@ def test_send(campaign: str, customer: Annotated[str, typer.Option("--customer")
               config: ConfigOption = None) -> None:
     """Send the real message for CUSTOMER to a test address (not counted anywhere)."""
     from .app import open_store
+    from .templating import TemplateProblem
     from .testsend import send_test
 
     loaded = _load(config)
     _check_campaigns(loaded, [campaign])
+    _check_channel(loaded, campaign, channel)
+    channel = _test_channel(loaded, campaign, channel, to)
     engine = open_store(loaded)
     try:
         provider_id = asyncio.run(send_test(engine, loaded, campaign, customer, to, channel))
     except LookupError as exc:
         err_console.print(str(exc), style="red")
         raise typer.Exit(1) from None
+    except TemplateProblem as exc:  # e.g. no template for the chosen channel
+        fail(str(exc))
     except Exception as exc:  # the provider's answer, classified for the person
         err_console.print(f"test send failed: {exc}", style="red")
         raise typer.Exit(1) from None
@@ -224,8 +278,10 @@ def import_(kind: Annotated[str, typer.Argument(help="customers | orders | carts
             file: Path, config: ConfigOption = None,
             skip_bad: Annotated[bool, typer.Option(
                 "--skip-bad", help="Write good rows; bad rows go to the reject file")] = False,
-            rejects: Annotated[Path | None, typer.Option(help="Reject file (JSONL)")] = None,
-            fmt: Annotated[str | None, typer.Option("--format", help="csv | jsonl")] = None,
+            rejects: Annotated[Path | None, typer.Option(
+                help="Reject file (JSONL)", callback=cli_options.output_file)] = None,
+            fmt: Annotated[str | None, typer.Option(
+                "--format", help="csv | jsonl", callback=cli_options.file_format)] = None,
             ) -> None:
     """Import CSV or JSONL, upserting by id. All-or-nothing unless --skip-bad."""
     from rich.progress import Progress
@@ -271,13 +327,7 @@ def init_db(config: ConfigOption = None) -> None:
 
 
 def main() -> None:
-    from .store.db import OutdatedDatabase
-
-    try:
-        app()
-    except OutdatedDatabase as exc:
-        err_console.print(f"error: {exc}", markup=False, highlight=False)
-        raise SystemExit(2) from None
+    app()  # failures end as one line and an exit code (dispatcher/cli_errors.py)
 
 
 # Feature modules that add commands to ``app`` when imported (one line per feature,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from .cli import ConfigOption, _load, app, console, err_console
+from .cli_options import file_format
 
 
 @app.command()
@@ -35,8 +36,8 @@ def forget(customer: str, config: ConfigOption = None,
 
 @app.command("import-bounces")
 def import_bounces(file: Path, config: ConfigOption = None,
-                   fmt: Annotated[str | None, typer.Option("--format",
-                                                           help="csv | jsonl")] = None,
+                   fmt: Annotated[str | None, typer.Option(
+                       "--format", help="csv | jsonl", callback=file_format)] = None,
                    ) -> None:
     """Import bounce events (columns: email, type=hard|soft, optional code, reason, at).
 

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from dispatcher.cli import ConfigOption, _check_campaigns, _load, app, console
+from dispatcher.cli_options import output_file
 
 promo_app = typer.Typer(help="Personal promo codes: export for checkout, redemption report.",
                         no_args_is_help=True)
@@ -22,7 +23,8 @@ def export(config: ConfigOption = None,
            active: Annotated[bool, typer.Option(
                "--active", help="Only codes not yet redeemed and not expired")] = False,
            output: Annotated[Path | None, typer.Option(
-               "--output", "-o", help="CSV file (default: standard output)")] = None) -> None:
+               "--output", "-o", help="CSV file (default: standard output)",
+               callback=output_file)] = None) -> None:
     """Write issued codes as CSV: code, campaign, customer_id, issued_at, expires_at,
     redeemed_at, order_id (one-time: a redeemed code must be refused at checkout)."""
     from .app import open_store

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from .cli import AtOption, ConfigOption, _check_campaigns, _load, _now, app, console, err_console
+from .cli_options import output_file, time_value
 
 FORMATS = ("table", "csv", "json", "html")
 
@@ -16,8 +17,8 @@ FORMATS = ("table", "csv", "json", "html")
 def report(campaign: str, config: ConfigOption = None, at: AtOption = None,
            fmt: Annotated[str, typer.Option("--format", help="table | csv | json | html")]
            = "table",
-           output: Annotated[Path | None, typer.Option("--output", "-o",
-                                                       help="Write to this file")] = None,
+           output: Annotated[Path | None, typer.Option(
+               "--output", "-o", help="Write to this file", callback=output_file)] = None,
            ) -> None:
     """A/B report of CAMPAIGN: per variant and holdout, conversions, revenue, uplift."""
     from .app import open_store
@@ -86,10 +87,12 @@ def _metric(value: float | int | None, kind: str) -> str:
 @app.command()
 def metrics(config: ConfigOption = None,
             start: Annotated[str | None, typer.Option(
-                "--from", help="Period start (UTC date or time); default: 30 days before --to")]
+                "--from", help="Period start (UTC date or time); default: 30 days before --to",
+                callback=time_value)]
             = None,
             end: Annotated[str | None, typer.Option(
-                "--to", help="Period end, exclusive (UTC); default: now")] = None,
+                "--to", help="Period end, exclusive (UTC); default: now",
+                callback=time_value)] = None,
             segments: Annotated[list[str] | None, typer.Option(
                 "--segment", help="Also per segment (repeatable)")] = None,
             active: Annotated[str, typer.Option(

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 CONSENT_YES = {"yes", "y", "true", "1", "granted", "opt-in", "optin", "subscribed"}
 CONSENT_NO = {"no", "n", "false", "0", "withdrawn", "opt-out", "optout", "unsubscribed"}
@@ -25,7 +25,11 @@ def parse_timestamp(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     text = str(value).strip().replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{str(value)[:60]!r} is not a date and time (ISO 8601, e.g. "
+                         "2026-05-01 or 2026-05-01T09:30:00Z)") from None
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
@@ -169,6 +173,21 @@ class CartRow(_Row):
         if isinstance(value, str):
             return json.loads(value)
         return value
+
+
+def address_channels(text: str) -> list[str]:
+    """The channels ``text`` is an address of, by the rules an import applies."""
+    fits = []
+    for column, channel in CHANNEL_COLUMNS.items():
+        try:
+            CustomerRow.model_validate({"id": "probe", column: text})
+        except ValidationError:
+            continue
+        if text.strip():
+            fits.append(channel)
+    if text.startswith(("https://", "http://")):
+        fits.append("push")
+    return fits
 
 
 ROW_MODELS: dict[str, type[_Row]] = {"customers": CustomerRow, "orders": OrderRow,

@@ -1,0 +1,78 @@
+"""Checks of option values, run while the command line is parsed.
+
+A bad value raises ``typer.BadParameter``: the command has not started, nothing is
+read or written, and the user gets one line naming the option and the value
+(dispatcher/cli_errors.py prints it, exit 2).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+
+import typer
+
+from .cli_output import escape_controls
+
+FORMATS = ("csv", "jsonl")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def time_value(value: str | None) -> str | None:
+    """An ISO 8601 date or time (``--at``, ``--from``, ``--to``); kept as text."""
+    if value is None:
+        return None
+    from .importer.rows import parse_timestamp
+
+    try:
+        parse_timestamp(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def file_format(value: str | None) -> str | None:
+    if value is not None and value not in FORMATS:
+        raise typer.BadParameter(f"{value!r} is not a format (use {' or '.join(FORMATS)})")
+    return value
+
+
+def output_file(value: Path | None) -> Path | None:
+    """A file we are about to write: its folder exists and is writable, it is no folder."""
+    if value is None:
+        return None
+    folder = value.parent if str(value.parent) else Path(".")
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{str(value)!r}: the folder {str(folder)!r} does not exist")
+    if value.is_dir():
+        raise typer.BadParameter(f"{str(value)!r} is a folder, not a file")
+    if not os.access(folder, os.W_OK) or (value.exists() and not os.access(value, os.W_OK)):
+        raise typer.BadParameter(f"{str(value)!r} is not writable")
+    return value
+
+
+def listen_host(value: str | None) -> str | None:
+    """An IP address or a host name to listen on (checked by its form, no DNS lookup)."""
+    if value is None:
+        return None
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if not _HOSTNAME.match(value) or value.replace(".", "").isdigit():
+        raise typer.BadParameter(f"{value!r} is not an IP address or a host name")
+    return value
+
+
+def plain_text(value: str | None) -> str | None:
+    """Free text shown later in a table: no control characters, not empty, one line."""
+    if value is None:
+        return None
+    if not value.strip() or _CONTROL.search(value) or len(value) > 500:
+        raise typer.BadParameter(f"'{escape_controls(value)[:80]}': write up to 500 "
+                                 "characters of plain text (no control characters)")
+    return value
