@@ -51,13 +51,13 @@ class PlainConsole(Console):
     def size(self, new_size: tuple[int, int]) -> None:
         self._width, self._height = new_size
 
-    def print(self, *objects: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def print(self, *objects: Any, **kwargs: Any) -> None:
         if objects and not all(isinstance(o, str) for o in objects):
             # A table fits the terminal (or its content, in a pipe); only text soft-wraps.
             kwargs.setdefault("soft_wrap", False)
         super().print(*objects, **kwargs)
 
-    def render_str(self, text: str, **kwargs: Any) -> Text:  # type: ignore[override]
+    def render_str(self, text: str, **kwargs: Any) -> Text:
         # Every string on its way out (printed text, table cells, titles) passes here.
         return super().render_str(escape_controls(text), **kwargs)
 
