@@ -170,11 +170,13 @@ def run_once(campaigns: Annotated[list[str] | None, typer.Argument()] = None,
              wait_retries: Annotated[int, typer.Option(
                  min=0, help="Seconds to wait for retries that fall due soon")] = 60) -> None:
     """Plan the due run of each campaign (or the named ones) and send what is due."""
+    from .app import open_store
     from .runner import run_once as do_run_once
 
     loaded = _load(config)
     names = campaigns or [n for n, c in loaded.config.campaigns.items() if c.enabled]
     _check_campaigns(loaded, names)
+    open_store(loaded).dispose()  # an unreachable database: one line, before validating
     _warn_development_secret(loaded, names)
     try:
         result = asyncio.run(do_run_once(loaded, names, _now(at) if at else None,

@@ -13,7 +13,6 @@ Every command runs inside :class:`DispatcherGroup`, so no command has to remembe
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -28,30 +27,13 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 
 from .cli_output import make_console
 from .config.errors import ConfigError
+from .store.db import hide_password, one_line
 
 log = logging.getLogger("dispatcher.cli")
 _errors = make_console(stderr=True)
 
-# user:password@ in any URL that reaches a message.
-_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*):[^@\s]*@")
-
-
-def hide_passwords(text: str) -> str:
-    return _URL_PASSWORD.sub(r"\1:***@", text)
-
-
-class DatabaseUnavailable(Exception):
-    """The database could not be opened (unreachable server, unwritable file, bad URL)."""
-
-    def __init__(self, safe_url: str, reason: str, exit_code: int = 1) -> None:
-        self.safe_url = safe_url
-        self.reason = reason
-        self.exit_code = exit_code
-        super().__init__(f"cannot open the database {safe_url}: {reason}")
-
-
 def print_error(message: str) -> None:
-    _errors.print(f"error: {hide_passwords(message)}", style="red")
+    _errors.print(f"error: {hide_password(message)}", style="red")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -74,7 +56,7 @@ def _describe(exc: Exception) -> tuple[int, str]:
     """The exit code and one line for an exception no command handled."""
     from sqlalchemy.exc import DBAPIError
 
-    from .store.db import OutdatedDatabase
+    from .store.db import DatabaseUnavailable, OutdatedDatabase
 
     if isinstance(exc, DatabaseUnavailable):
         return exc.exit_code, str(exc)
@@ -87,10 +69,6 @@ def _describe(exc: Exception) -> tuple[int, str]:
         return 1, f"{where}{exc.strerror}"
     return 1, (f"unexpected {type(exc).__name__}: {one_line(str(exc))} "
                "(run with -v for the traceback)")
-
-
-def one_line(text: str) -> str:
-    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 class DispatcherGroup(TyperGroup):
