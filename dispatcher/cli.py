@@ -284,12 +284,22 @@ def import_(kind: Annotated[str, typer.Argument(help="customers | orders | carts
                 help="Reject file (JSONL)", callback=cli_options.output_file)] = None,
             fmt: Annotated[str | None, typer.Option(
                 "--format", help="csv | jsonl", callback=cli_options.file_format)] = None,
+            delimiter: Annotated[str | None, typer.Option(
+                help="CSV separator: , ; tab or | (default: detected from the header)",
+                callback=cli_options.delimiter)] = None,
+            encoding: Annotated[str | None, typer.Option(
+                help="File encoding, e.g. utf-8, cp1251, cp1252, utf-16 (default: UTF-8 "
+                     "with or without BOM, UTF-16 with BOM, else Windows-1251)",
+                callback=cli_options.encoding)] = None,
+            last_wins: Annotated[bool, typer.Option(
+                "--last-wins", help="An id that comes twice: keep its last row "
+                                    "(default: an error naming both lines)")] = False,
             ) -> None:
     """Import CSV or JSONL, upserting by id. All-or-nothing unless --skip-bad."""
     from rich.progress import Progress
 
     from .app import open_store
-    from .importer import import_file
+    from .importer import FileError, import_file
 
     if kind not in ("customers", "orders", "carts"):
         err_console.print(f"unknown import kind '{kind}' (use customers, orders or carts)")
@@ -301,19 +311,34 @@ def import_(kind: Annotated[str, typer.Argument(help="customers | orders | carts
     engine = open_store(loaded)
     if skip_bad and rejects is None:
         rejects = file.with_name(file.name + ".rejects.jsonl")
-    with Progress(console=err_console, transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task(f"importing {file.name}", total=None)
-        report = import_file(engine, kind, file, fmt=fmt, skip_bad=skip_bad, rejects=rejects,
-                             progress=lambda n: bar.advance(task, n))
+    try:
+        with Progress(console=err_console, transient=True,
+                      disable=not sys.stderr.isatty()) as bar:
+            task = bar.add_task(f"importing {file.name}", total=None)
+            report = import_file(engine, kind, file, fmt=fmt, skip_bad=skip_bad,
+                                 rejects=rejects, progress=lambda n: bar.advance(task, n),
+                                 encoding=encoding, delimiter=delimiter, last_wins=last_wins)
+    except FileError as exc:
+        where = f"{file}:{exc.line}" if exc.line else f"{file}"
+        fail(f"{where}: {exc.message}; nothing was written", code=1)
+    if report.text is not None and report.text.guessed:
+        err_console.print(f"{file}: not UTF-8; read as {report.text.encoding_name} "
+                          "(pass --encoding if that is wrong)")
     for error in sorted(report.errors, key=lambda e: e.line)[:50]:
-        err_console.print(f"{file}:{error}", markup=False, highlight=False)
+        err_console.print(f"{file}:{error}")
     if len(report.errors) > 50:
         err_console.print(f"... and {len(report.errors) - 50} more")
     if report.errors and not skip_bad:
         err_console.print(f"{len(report.errors)} bad row(s); nothing was written "
                           f"(use --skip-bad to import the good rows)", style="bold red")
         raise typer.Exit(1)
-    console.print(f"imported {report.written} {kind} from {file}"
+    if report.errors and not report.written:
+        err_console.print(f"every row was rejected (see {report.rejects_path}); nothing was "
+                          "written", style="bold red")
+        raise typer.Exit(1)
+    repeats = (f" ({report.repeated} row(s) repeated an id; the last of each was kept)"
+               if report.repeated else "")
+    console.print(f"imported {report.written} {kind} from {file}{repeats}"
                   + (f"; {len(report.errors)} rejected to {report.rejects_path}"
                      if report.errors else ""))
 

@@ -40,6 +40,31 @@ def file_format(value: str | None) -> str | None:
     return value
 
 
+def encoding(value: str | None) -> str | None:
+    import codecs
+
+    if value is None:
+        return None
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise typer.BadParameter(f"unknown encoding {value!r} (e.g. utf-8, cp1251, "
+                                 "cp1252, utf-16)") from None
+    return value
+
+
+def delimiter(value: str | None) -> str | None:
+    """One character between CSV values, or ``tab``."""
+    if value is None:
+        return None
+    if value.lower() in ("tab", "\\t"):
+        return "\t"
+    if len(value) != 1 or value in "\"\r\n" or value.isalnum():
+        raise typer.BadParameter(f"{value!r} is not a separator (one character such as , ; | "
+                                 "or the word tab)")
+    return value
+
+
 def output_file(value: Path | None) -> Path | None:
     """A file we are about to write: its folder exists and is writable, it is no folder."""
     if value is None:

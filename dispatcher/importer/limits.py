@@ -1,0 +1,74 @@
+"""Bounds on what one imported row may hold, so a hostile or broken file gets a
+located error instead of exhausting memory, the recursion limit or a column's size."""
+
+from __future__ import annotations
+
+import csv
+import re
+from typing import Any
+
+FIELD_LIMIT = csv.field_size_limit()  # one CSV value (the csv module's own bound)
+LINE_LIMIT = 1 << 20  # one JSONL line
+ROW_DEPTH_LIMIT = 32  # nesting of a JSONL line as a whole
+JSON_DEPTH_LIMIT = 8  # nesting of a JSON field (attributes, cart items)
+JSON_SIZE_LIMIT = 64 * 1024  # a JSON field, as text
+
+# Control characters move the cursor or rewrite a terminal (ESC), end strings in C
+# (NUL), or break a header line; none belongs in a name or an id. Multi-line text
+# fields may keep tab and line breaks.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+class JsonTooDeep(ValueError):
+    pass
+
+
+def check_depth(value: Any, limit: int = ROW_DEPTH_LIMIT) -> None:
+    """Raise JsonTooDeep when lists and objects nest deeper than ``limit`` (iterative:
+    the check itself cannot hit the recursion limit)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            raise JsonTooDeep(f"nested too deeply (more than {limit} levels)")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def has_control(text: str, multiline: bool = False) -> bool:
+    return bool((_CONTROL_BUT_LINES if multiline else _CONTROL).search(text))
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every key and string value inside a JSON value (already depth-checked)."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            found.extend(str(k) for k in item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def quote(value: Any, keep: int = 40) -> str:
+    """The value as an error message shows it: quoted, escaped, shortened if long."""
+    text = str(value)
+    if len(text) <= keep:
+        return repr(text)
+    shown = repr(text[:keep])
+    return f"{shown[:-1]}…{shown[-1]} ({len(text)} characters)"
+
+
+def size_text(limit: int) -> str:
+    return f"{limit // (1 << 20)} MiB" if limit >= 1 << 20 else f"{limit // 1024} KiB"
