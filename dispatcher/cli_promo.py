@@ -28,6 +28,7 @@ def export(config: ConfigOption = None,
     """Write issued codes as CSV: code, campaign, customer_id, issued_at, expires_at,
     redeemed_at, order_id (one-time: a redeemed code must be refused at checkout)."""
     from .app import open_store
+    from .csv_safe import neutral_rows
     from .mechanics.promo import export_rows, write_csv
     from .store.db import utcnow
 
@@ -35,7 +36,8 @@ def export(config: ConfigOption = None,
     if campaign:
         _check_campaigns(loaded, [campaign])
     engine = open_store(loaded)
-    rows = export_rows(engine, campaign, active, utcnow())
+    # Customer and order ids come from imports: no cell may run as a formula.
+    rows = neutral_rows(export_rows(engine, campaign, active, utcnow()))
     if output is None:
         write_csv(rows, sys.stdout)
         return

@@ -109,6 +109,7 @@ def metrics(config: ConfigOption = None,
     from rich.table import Table
 
     from .app import open_store
+    from .csv_safe import neutral_dict
     from .durations import parse_duration
     from .reports.metrics import compute_metrics
 
@@ -144,7 +145,8 @@ def metrics(config: ConfigOption = None,
         rows = [r.as_dict() for r in results]
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
-        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+        writer.writerows(neutral_dict({k: ("" if v is None else v) for k, v in row.items()})
+                         for row in rows)
         typer.echo(buffer.getvalue(), nl=False)
         return
     table = Table(title=f"Retention metrics {period_start:%Y-%m-%d %H:%M} to "

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..csv_safe import neutral_dict
 from .abtest import ABReport, ArmReport
 from .stats import Comparison, Interval
 
@@ -79,7 +80,8 @@ def to_csv(report: ABReport) -> str:
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for arm in report.arms:
-        writer.writerow({k: ("" if v is None else v) for k, v in arm_row(arm).items()})
+        writer.writerow(neutral_dict({k: ("" if v is None else v)
+                                      for k, v in arm_row(arm).items()}))
     return buffer.getvalue()
 
 
