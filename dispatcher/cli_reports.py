@@ -37,10 +37,10 @@ def report(campaign: str, config: ConfigOption = None, at: AtOption = None,
         if output is None:
             print_table(result, console)
             return
-        from rich.console import Console
+        from .cli_output import make_console
 
         with open(output, "w", encoding="utf-8") as fh:
-            print_table(result, Console(file=fh, width=200))
+            print_table(result, make_console(file=fh))
         console.print(f"wrote {output}")
         return
     if fmt == "html":
