@@ -56,51 +56,6 @@ def _load(config: str | None):
         raise _fail_config(exc) from None
 
 
-def _campaign_channels(loaded: LoadedConfig, campaign: str) -> list[str]:
-    """Every channel the campaign may send by (its own order, its steps')."""
-    settings = loaded.config.campaigns[campaign]
-    channels = list(settings.channels)
-    for step in settings.steps or []:
-        channels += [c for c in step.channels or [] if c not in channels]
-    return channels
-
-
-def _check_channel(loaded: LoadedConfig, campaign: str, channel: str | None) -> None:
-    from channels.registry import known_channels
-
-    if channel is None:
-        return
-    if channel not in known_channels():
-        fail(f"Invalid value for '--channel': unknown channel '{channel}' "
-             f"(valid: {', '.join(known_channels())})")
-    used = _campaign_channels(loaded, campaign)
-    if channel not in used:
-        fail(f"Invalid value for '--channel': {campaign} does not send by {channel} "
-             f"(its channels: {', '.join(used)})")
-
-
-def _test_channel(loaded: LoadedConfig, campaign: str, channel: str | None, to: str) -> str:
-    """The channel of a test send: the one given, or the campaign's first channel whose
-    kind of address ``to`` is (an email address, +phone, chat id, push endpoint)."""
-    from .importer.rows import address_channels
-
-    fits = address_channels(to)
-    if channel is not None:
-        if channel not in fits:
-            fail(f"Invalid value for '--to': '{to}' is not a {channel} address "
-                 f"({ADDRESS_FORMS[channel]})")
-        return channel
-    for candidate in _campaign_channels(loaded, campaign):
-        if candidate in fits:
-            return candidate
-    forms = "; ".join(f"{c}: {ADDRESS_FORMS[c]}" for c in _campaign_channels(loaded, campaign))
-    fail(f"Invalid value for '--to': '{to}' is no address for {campaign}'s channels ({forms})")
-
-
-ADDRESS_FORMS = {"email": "name@example.com", "sms": "+380501234567",
-                 "telegram": "a numeric chat id", "push": "a subscription endpoint URL"}
-
-
 def _check_campaigns(loaded, names: list[str]) -> None:
     unknown = [n for n in names if n not in loaded.config.campaigns]
     if unknown:
@@ -224,7 +179,7 @@ def preview(campaign: str, customer: Annotated[str, typer.Option("--customer")],
 
     loaded = _load(config)
     _check_campaigns(loaded, [campaign])
-    _check_channel(loaded, campaign, channel)
+    cli_options.check_channel(loaded, campaign, channel)
     engine = open_store(loaded)
     try:
         message = render_for(engine, loaded, campaign, customer, channel)
@@ -259,8 +214,8 @@ def test_send(campaign: str, customer: Annotated[str, typer.Option("--customer")
 
     loaded = _load(config)
     _check_campaigns(loaded, [campaign])
-    _check_channel(loaded, campaign, channel)
-    channel = _test_channel(loaded, campaign, channel, to)
+    cli_options.check_channel(loaded, campaign, channel)
+    channel = cli_options.channel_for_test_send(loaded, campaign, channel, to)
     engine = open_store(loaded)
     try:
         provider_id = asyncio.run(send_test(engine, loaded, campaign, customer, to, channel))
@@ -302,11 +257,9 @@ def import_(kind: Annotated[str, typer.Argument(help="customers | orders | carts
     from .importer import FileError, import_file
 
     if kind not in ("customers", "orders", "carts"):
-        err_console.print(f"unknown import kind '{kind}' (use customers, orders or carts)")
-        raise typer.Exit(2)
+        fail(f"unknown import kind '{kind}' (use customers, orders or carts)")
     if not file.is_file():
-        err_console.print(f"{file}: no such file")
-        raise typer.Exit(2)
+        fail(f"{file}: no such file")
     loaded = _load(config)
     engine = open_store(loaded)
     if skip_bad and rejects is None:

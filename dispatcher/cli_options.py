@@ -2,7 +2,8 @@
 
 A bad value raises ``typer.BadParameter``: the command has not started, nothing is
 read or written, and the user gets one line naming the option and the value
-(dispatcher/cli_errors.py prints it, exit 2).
+(dispatcher/cli_errors.py prints it, exit 2). The checks at the end need the loaded
+config (``--channel``, ``--to``) and run first thing in their commands.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import ipaddress
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from .cli_errors import fail
 from .cli_output import escape_controls
 
 FORMATS = ("csv", "jsonl")
@@ -101,3 +104,50 @@ def plain_text(value: str | None) -> str | None:
         raise typer.BadParameter(f"'{escape_controls(value)[:80]}': write up to 500 "
                                  "characters of plain text (no control characters)")
     return value
+
+
+# -- checks that need the loaded config (run in the command, before anything is read)
+
+def campaign_channels(loaded: Any, campaign: str) -> list[str]:
+    """Every channel the campaign may send by (its own order, its steps')."""
+    settings = loaded.config.campaigns[campaign]
+    channels = list(settings.channels)
+    for step in settings.steps or []:
+        channels += [c for c in step.channels or [] if c not in channels]
+    return channels
+
+
+def check_channel(loaded: Any, campaign: str, channel: str | None) -> None:
+    from channels.registry import known_channels
+
+    if channel is None:
+        return
+    if channel not in known_channels():
+        fail(f"Invalid value for '--channel': unknown channel '{channel}' "
+             f"(valid: {', '.join(known_channels())})")
+    used = campaign_channels(loaded, campaign)
+    if channel not in used:
+        fail(f"Invalid value for '--channel': {campaign} does not send by {channel} "
+             f"(its channels: {', '.join(used)})")
+
+
+def channel_for_test_send(loaded: Any, campaign: str, channel: str | None, to: str) -> str:
+    """The channel of a test send: the one given, or the campaign's first channel whose
+    kind of address ``to`` is (an email address, +phone, chat id, push endpoint)."""
+    from .importer.rows import address_channels
+
+    fits = address_channels(to)
+    if channel is not None:
+        if channel not in fits:
+            fail(f"Invalid value for '--to': '{to}' is not a {channel} address "
+                 f"({ADDRESS_FORMS[channel]})")
+        return channel
+    for candidate in campaign_channels(loaded, campaign):
+        if candidate in fits:
+            return candidate
+    forms = "; ".join(f"{c}: {ADDRESS_FORMS[c]}" for c in campaign_channels(loaded, campaign))
+    fail(f"Invalid value for '--to': '{to}' is no address for {campaign}'s channels ({forms})")
+
+
+ADDRESS_FORMS = {"email": "name@example.com", "sms": "+380501234567",
+                 "telegram": "a numeric chat id", "push": "a subscription endpoint URL"}

@@ -51,8 +51,7 @@ def import_bounces(file: Path, config: ConfigOption = None,
     from .store.db import utcnow
 
     if not file.is_file():
-        err_console.print(f"{file}: no such file")
-        raise typer.Exit(2)
+        fail(f"{file}: no such file")
     loaded = _load(config)
     now = utcnow()
     events: list[Bounce] = []

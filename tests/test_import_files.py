@@ -255,7 +255,7 @@ def test_control_characters_in_names_are_refused(any_shop: Shop) -> None:
     path = write(any_shop, "c.csv", "id,name,email\n"
                  "c1,Olena\x1b[2J\x1b]0;pwned\x07,a@example.com\n"
                  "c2,Nul\x00Byte,b@example.com\n"
-                 "c3,Fine Name,c@example.com\n")
+                 "c3,\"Fine\r\n\tName\",c@example.com\n")
     out = any_shop.cli("import", "customers", path, expect=1).output
     assert "\x1b" not in out and "\x00" not in out
     assert "c.csv:2: name: 'Olena\\x1b[2J\\x1b]0;pwned\\x07' contains a control " \

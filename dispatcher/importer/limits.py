@@ -14,8 +14,8 @@ JSON_DEPTH_LIMIT = 8  # nesting of a JSON field (attributes, cart items)
 JSON_SIZE_LIMIT = 64 * 1024  # a JSON field, as text
 
 # Control characters move the cursor or rewrite a terminal (ESC), end strings in C
-# (NUL), or break a header line; none belongs in a name or an id. Multi-line text
-# fields may keep tab and line breaks.
+# (NUL), or break a header line; none belongs in a name or an id. A tab or line break
+# in a one-line field becomes a space (one_line); multi-line text fields keep them.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
@@ -39,6 +39,15 @@ def check_depth(value: Any, limit: int = ROW_DEPTH_LIMIT) -> None:
         if depth > limit:
             raise JsonTooDeep(f"nested too deeply (more than {limit} levels)")
         stack.extend((child, depth + 1) for child in children)
+
+
+_LINE_BREAKS = re.compile(r"[ \t]*[\t\r\n]+[ \t]*")
+
+
+def one_line(text: str) -> str:
+    """Tabs and line breaks inside a one-line value become one space."""
+    return _LINE_BREAKS.sub(" ", text) if ("\n" in text or "\r" in text or "\t" in text) \
+        else text
 
 
 def has_control(text: str, multiline: bool = False) -> bool:

@@ -15,6 +15,7 @@ from .limits import (
     JSON_SIZE_LIMIT,
     check_depth,
     has_control,
+    one_line,
     quote,
     size_text,
     strings_in,
@@ -74,14 +75,18 @@ class _Row(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _blanks(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, str) and has_control(value, info.field_name in cls.MULTILINE):
-            raise ValueError(f"{quote(value)} contains a control character")
+        if isinstance(value, str):
+            multiline = info.field_name in cls.MULTILINE
+            if not multiline:
+                value = one_line(value)  # Excel's Alt+Enter in a name cell
+            if has_control(value, multiline):
+                raise ValueError(f"{quote(value)} contains a control character")
         return _blank_to_none(value)
 
 
 class CustomerRow(_Row):
     id: str = Field(min_length=1, max_length=64)
-    name: str | None = Field(default=None, max_length=256)
+    name: str | None = Field(default=None, max_length=4096)
     locale: str | None = Field(default=None, max_length=16)
     timezone: str | None = Field(default=None, max_length=64)
     birthday: date | None = None
