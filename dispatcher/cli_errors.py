@@ -32,6 +32,7 @@ from .store.db import hide_password, one_line
 log = logging.getLogger("dispatcher.cli")
 _errors = make_console(stderr=True)
 
+
 def print_error(message: str) -> None:
     _errors.print(f"error: {hide_password(message)}", style="red")
 
@@ -98,19 +99,16 @@ class DispatcherGroup(TyperGroup):
                                   windows_expand_args, **extra)
         except click_errors.NoArgsIsHelpError as exc:
             typer.echo(exc.format_message(), err=True)
-            _exit(2)
+            sys.exit(2)
         except click_errors.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
             print_error(one_line(exc.format_message()) + hint)
-            _exit(2)
+            sys.exit(2)
         except click_errors.ClickException as exc:
             print_error(one_line(exc.format_message()))
-            _exit(exc.exit_code)
+            sys.exit(exc.exit_code)
         except typer.Abort:
             print_error("aborted")
-            _exit(1)
-        _exit(result if isinstance(result, int) else 0)
-
-
-def _exit(code: int) -> NoReturn:
-    sys.exit(code)
+            sys.exit(1)
+        # Not standalone, typer returns the code of a typer.Exit (or the command's None).
+        sys.exit(result if isinstance(result, int) else 0)
