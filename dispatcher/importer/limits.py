@@ -54,20 +54,32 @@ def has_control(text: str, multiline: bool = False) -> bool:
     return bool((_CONTROL_BUT_LINES if multiline else _CONTROL).search(text))
 
 
-def strings_in(value: Any) -> list[str]:
-    """Every key and string value inside a JSON value (already depth-checked)."""
-    found: list[str] = []
-    stack = [value]
+def check_json(value: Any, depth_limit: int, size_limit: int) -> None:
+    """One walk over a JSON field: nesting, size (about its length as JSON) and control
+    characters in its keys and strings (tabs and line breaks allowed), each a ValueError."""
+    size = 0
+    stack = [(value, 1)]
     while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            found.append(item)
-        elif isinstance(item, dict):
-            found.extend(str(k) for k in item)
-            stack.extend(item.values())
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth > depth_limit:
+                raise JsonTooDeep(f"nested too deeply (more than {depth_limit} levels)")
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+            size += 2
         elif isinstance(item, list):
-            stack.extend(item)
-    return found
+            if depth > depth_limit:
+                raise JsonTooDeep(f"nested too deeply (more than {depth_limit} levels)")
+            stack.extend((child, depth + 1) for child in item)
+            size += 2
+        elif isinstance(item, str):
+            if has_control(item, multiline=True):
+                raise ValueError(f"{quote(item)} contains a control character")
+            size += len(item) + 3
+        else:
+            size += 8
+        if size > size_limit:
+            raise ValueError(f"longer than {size_text(size_limit)} as JSON")
 
 
 def quote(value: Any, keep: int = 40) -> str:
