@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .cli import ConfigOption, _load, app, console, err_console
+from .cli import ConfigOption, _load, _now, app, console, err_console
 from .cli_errors import fail
 from .cli_options import file_format
 
@@ -32,7 +32,8 @@ def forget(customer: str, config: ConfigOption = None,
         err_console.print(f"no customer {customer!r} (nothing erased)", style="red")
         raise typer.Exit(1)
     console.print(f"erased customer {customer}: {result.addresses} address(es) suppressed by "
-                  f"hash, {result.outbox_rows} send-log row(s) kept as {result.pseudonym}")
+                  f"hash, {result.outbox_rows} send-log row(s) kept as {result.pseudonym}, "
+                  f"{result.engagement} click/open record(s) deleted")
 
 
 @app.command("import-bounces")
@@ -48,12 +49,11 @@ def import_bounces(file: Path, config: ConfigOption = None,
     from .app import open_store
     from .importer.read import FileError, detect_format, read_rows
     from .policy.bounces import Bounce, record_bounces
-    from .store.db import utcnow
 
     if not file.is_file():
         fail(f"{file}: no such file")
     loaded = _load(config)
-    now = utcnow()
+    now = _now(None)
     events: list[Bounce] = []
     errors: list[str] = []
     try:

@@ -55,6 +55,9 @@ from .store.db import utcnow
 from .store.schema import addresses, outbox, runs, suppressions
 from .suppress import record_gone
 from .templating import TemplateProblem, TemplateRenderer
+from .tracking.delivery import delivered_at_send
+from .tracking.rewrite import track_message
+from .tracking.store import record_links
 
 log = logging.getLogger("dispatcher.sender")
 
@@ -337,6 +340,8 @@ class Sender:
                     .send_time_skip(job.message)
             except TemplateProblem as exc:
                 job.problem = f"template: {exc}"
+        # Tracked links' destinations, committed before anything is sent (like the codes).
+        record_links(self.engine, [job.message for job in jobs if job.sendable])
         return jobs
 
     def render(self, campaign_name: str, channel: str, customer: Any, stats: OrderStats,
@@ -363,6 +368,7 @@ class Sender:
         override_subject(self.renderer, self.loaded, campaign_name, variant, message, context)
         message.outbox_id = outbox_id
         message.is_test = is_test
+        track_message(self.loaded, message, variant)  # tracked links, UTM tags, pixel
         return message
 
     # -- sending -----------------------------------------------------------------------
@@ -516,7 +522,7 @@ class Sender:
                 "rsn": o.reason, "ecl": o.failure.kind.value if o.failure else None,
                 "err": o.failure.reason if o.failure and o.status != "sent" else None,
                 "nb": o.not_before, "sat": now if o.status == "sent" else None,
-                "now": now,
+                "now": now, "dlv": delivered_at_send(o.job.channel, o.status),
             })
         gone = [o for o in recorded if o.failure and (
             o.failure.kind is FailureKind.RECIPIENT_GONE or o.failure.address_invalid)]
@@ -584,6 +590,7 @@ _RECORD_OUTCOME = update(outbox).where(outbox.c.id == bindparam("oid")).values(
     sent_at=bindparam("sat", type_=outbox.c.sent_at.type), lease_until=None, leased_by=None,
     updated_at=bindparam("now", type_=outbox.c.updated_at.type),
     attempts=outbox.c.attempts - bindparam("da"), send_started_at=None,
+    delivered=bindparam("dlv", type_=outbox.c.delivered.type),
 )
 
 

@@ -25,6 +25,7 @@ from .planner import Funnel, candidates
 from .recipients import load_customers, load_stats
 from .store.schema import addresses
 from .templating import TemplateProblem
+from .tracking.rewrite import track_message
 
 CHUNK = 500
 
@@ -84,6 +85,7 @@ def _count_chunk(conn: Any, renderer: Any, campaign: str, chunk: Sequence[Any],
         try:
             message = renderer.render(campaign, "sms", customer,
                                       stats.get(row.customer_id, OrderStats()), address, None)
+            track_message(renderer.loaded, message, None, sample=True)  # the billed form
         except TemplateProblem:
             estimate.problems += 1
             continue

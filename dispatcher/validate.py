@@ -22,6 +22,7 @@ from .mechanics.send_checks import SAMPLE_CART, sample_promo
 from .push_payload import check_push
 from .store.db import utcnow
 from .templating import TemplateProblem, TemplateRenderer
+from .tracking.rewrite import track_message
 
 SAMPLE_ADDRESSES = {"email": "sample@example.com", "sms": "+380501234567",
                     "telegram": "123456789", "push": "https://push.example/sub/1"}
@@ -88,6 +89,7 @@ def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str,
                 try:
                     message = compose(channel, renderer, folder, name, to, context)
                     override_subject(renderer, loaded, name, variant, message, context)
+                    track_message(loaded, message, variant, sample=True)  # as sent
                     for check in VALIDATORS.get(channel, ()):
                         check(loaded, name, message)
                 except TemplateProblem as exc:

@@ -74,6 +74,7 @@ BAD_VALUES: dict[str, str] = {
     "--segment": "no_such_segment",
     "--active": "forever",
     "--campaign": "no_such_campaign",
+    "--mde": "lots",
 }
 
 # Values that are refused as data, not as usage: exit 1 as the README documents.

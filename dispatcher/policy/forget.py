@@ -26,6 +26,7 @@ from ..store.schema import (
     test_sends,
     topic_optouts,
 )
+from ..tracking.store import forget_engagement
 from .consent import suppress_many
 
 
@@ -35,6 +36,7 @@ class ForgetResult:
     addresses: int = 0
     outbox_rows: int = 0
     pseudonym: str = ""
+    engagement: int = 0  # click and open records deleted
 
 
 def pseudonym(customer_id: str) -> str:
@@ -50,6 +52,7 @@ def forget(conn: Connection, customer_id: str, now: datetime) -> ForgetResult:
         return ForgetResult(False)
     suppress_many(conn, [(ch, h, "erasure request", now) for ch, h in held], "erased")
     alias = pseudonym(customer_id)
+    engagement = forget_engagement(conn, customer_id)  # before the rows change hands
     conn.execute(update(outbox).where(outbox.c.customer_id == customer_id,
                                       outbox.c.status == "pending")
                  .values(status="skipped", reason="erased", dedupe_key=None, updated_at=now))
@@ -67,7 +70,7 @@ def forget(conn: Connection, customer_id: str, now: datetime) -> ForgetResult:
     for table in (topic_optouts, addresses, carts):
         conn.execute(delete(table).where(table.c.customer_id == customer_id))
     conn.execute(delete(customers).where(customers.c.id == customer_id))
-    return ForgetResult(True, len(held), int(moved.rowcount or 0), alias)
+    return ForgetResult(True, len(held), int(moved.rowcount or 0), alias, engagement)
 
 
 def _keep_orders(conn: Connection, customer_id: str, alias: str, now: datetime) -> None:

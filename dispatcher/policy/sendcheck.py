@@ -21,7 +21,7 @@ from sqlalchemy import Connection, bindparam, select, tuple_, update
 
 from ..config.load import LoadedConfig
 from ..store.schema import customers, outbox, topic_optouts
-from .quiet import Slot, campaign_deadline, next_allowed
+from .quiet import QUIET_HOURS_REASON, Slot, campaign_deadline, next_allowed
 
 
 @dataclass
@@ -84,4 +84,4 @@ def _quiet_hours(conn: Connection, loaded: LoadedConfig, rows: Sequence[Any], no
         conn.execute(update(outbox).where(outbox.c.id == bindparam("oid")).values(
             status="pending", not_before=bindparam("nb"), attempts=outbox.c.attempts - 1,
             lease_until=None, leased_by=None, updated_at=now,
-            reason="waiting for the customer's quiet hours to end"), later)
+            reason=QUIET_HOURS_REASON), later)
