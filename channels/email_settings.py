@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from dispatcher.durations import Timeout
 
@@ -25,6 +25,15 @@ class EmailSettings(ChannelSettings):
     timeout: Timeout = 30.0
     # mailto: address for the List-Unsubscribe header (RFC 2369/8058)
     unsubscribe_mailto: str | None = None
+
+    @field_validator("host", "port", "username", "password", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """``${SMTP_USERNAME:-}`` with the variable unset gives "": no AUTH at all (a
+        relay without AUTH refuses a login), not a login with an empty name."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     def uses_file(self) -> bool:
         return self.transport == "file" or (self.transport is None and not self.host)

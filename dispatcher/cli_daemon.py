@@ -20,15 +20,19 @@ from dispatcher.cli import (
     console,
     err_console,
 )
+from dispatcher.cli_options import listen_host, plain_text
+
+HostOption = Annotated[str | None, typer.Option(help="HTTP host (default: daemon.host)",
+                                               callback=listen_host)]
+PortOption = Annotated[int | None, typer.Option(help="HTTP port (default: daemon.port)",
+                                                min=1, max=65535)]
 
 # Data (reasons, ids) printed as is: no markup, no colouring, no wrapping mid-line.
 PLAIN: dict[str, Any] = {"markup": False, "highlight": False, "soft_wrap": True}
 
 
 @app.command()
-def run(config: ConfigOption = None,
-        host: Annotated[str | None, typer.Option(help="HTTP host (default: daemon.host)")] = None,
-        port: Annotated[int | None, typer.Option(help="HTTP port (default: daemon.port)")] = None,
+def run(config: ConfigOption = None, host: HostOption = None, port: PortOption = None,
         no_http: Annotated[bool, typer.Option("--no-http", help="Do not serve HTTP")] = False,
         ) -> None:
     """Run the dispatcher: schedules, HTTP app and sender. SIGHUP reloads, SIGTERM stops."""
@@ -46,9 +50,7 @@ def run(config: ConfigOption = None,
 
 
 @app.command()
-def serve(config: ConfigOption = None,
-          host: Annotated[str | None, typer.Option(help="HTTP host (default: daemon.host)")] = None,
-          port: Annotated[int | None, typer.Option(help="HTTP port (default: daemon.port)")] = None,
+def serve(config: ConfigOption = None, host: HostOption = None, port: PortOption = None,
           ) -> None:
     """Serve only the HTTP app (unsubscribe, preferences, webhooks, push, events,
     /metrics) and the Telegram /stop bot: for shops that send with the nightly
@@ -152,7 +154,8 @@ def status(config: ConfigOption = None,
 
 @app.command()
 def pause(campaign: str, config: ConfigOption = None,
-          reason: Annotated[str, typer.Option(help="Why (shown by status)")] = "paused by operator",
+          reason: Annotated[str, typer.Option(help="Why (shown by status)",
+                                             callback=plain_text)] = "paused by operator",
           ) -> None:
     """Stop sending CAMPAIGN (planned messages wait) until `dispatcher resume`."""
     from .app import open_store
