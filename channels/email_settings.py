@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from dispatcher.durations import Timeout
+
 from .base import ChannelSettings
 
 
@@ -20,7 +22,7 @@ class EmailSettings(ChannelSettings):
     from_address: str = Field(default="Shop <shop@example.com>", alias="from")
     reply_to: str | None = None
     pool_size: int = Field(default=4, ge=1, le=100)
-    timeout: float = 30.0
+    timeout: Timeout = 30.0
     # mailto: address for the List-Unsubscribe header (RFC 2369/8058)
     unsubscribe_mailto: str | None = None
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from dispatcher.durations import Duration
+from dispatcher.durations import Duration, Timeout
 
 from .base import ChannelSettings, RenderedMessage
 from .webpush_hosts import UNSAFE_DEV_ENV, PushHostPolicy, dev_origin, valid_service_pattern
@@ -29,7 +29,7 @@ class WebPushSettings(ChannelSettings):
     # How long the push service keeps a message for an offline browser (TTL header).
     ttl: Duration = timedelta(days=1)
     urgency: Literal["very-low", "low", "normal", "high"] = "normal"
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: Timeout = 30.0
     # Browser origins allowed to call the subscribe endpoints (CORS); the shop's own
     # origin (shop.url) is always allowed.
     allowed_origins: list[str] = Field(default_factory=list)

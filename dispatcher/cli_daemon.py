@@ -42,6 +42,7 @@ def run(config: ConfigOption = None, host: HostOption = None, port: PortOption =
     if logging.getLogger("dispatcher").level > logging.INFO:
         configure_logging(logging.INFO)
     loaded = _load(config)
+    _validate_templates(loaded)  # the daemon sends what it validated, as after a SIGHUP
     _refuse_forgeable_links(loaded, serve_http=not no_http)
     code = asyncio.run(Daemon(loaded, host, port, serve_http=not no_http,
                               clock=_clock()).run())
@@ -68,6 +69,17 @@ def serve(config: ConfigOption = None, host: HostOption = None, port: PortOption
     loaded = _load(config)
     _refuse_forgeable_links(loaded, serve_http=True)
     raise typer.Exit(asyncio.run(Daemon(loaded, host, port, dispatch=False).run()))
+
+
+def _validate_templates(loaded: Any) -> None:
+    from .cli import _fail_config
+    from .config.errors import ConfigError
+    from .validate import validate_all
+
+    try:
+        validate_all(loaded)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
 
 
 def _refuse_forgeable_links(loaded: Any, serve_http: bool) -> None:

@@ -129,7 +129,7 @@ class Sender:
         self.channels = channels
         self.options = options or SenderOptions()
         self.clock = clock
-        self.renderer = TemplateRenderer(loaded.templates_dir)
+        self.renderer = TemplateRenderer(loaded.templates)
         settings = loaded.channel_settings
         self._slots = {name: asyncio.Semaphore(settings[name].concurrency) for name in channels}
         self._limits = {name: RateLimiter(rate) for name in channels

@@ -21,7 +21,7 @@ from .mechanics.context import mechanics_context
 from .mechanics.send_checks import SAMPLE_CART, sample_promo
 from .push_payload import check_push
 from .store.db import utcnow
-from .templating import TemplateProblem, TemplateRenderer
+from .templating import RenderLimitExceeded, TemplateProblem, TemplateRenderer
 from .tracking.rewrite import track_message
 
 SAMPLE_ADDRESSES = {"email": "sample@example.com", "sms": "+380501234567",
@@ -35,7 +35,7 @@ def validate_all(loaded: LoadedConfig,
     ``campaigns`` limits the check to those campaigns (run-once checks what it runs).
     """
     issues: list[ConfigIssue] = []
-    renderer = TemplateRenderer(loaded.templates_dir)
+    renderer = TemplateRenderer(loaded.templates)
     for name, campaign in loaded.config.campaigns.items():
         if campaigns is not None and name not in campaigns:
             continue
@@ -67,9 +67,12 @@ def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str,
     campaign = loaded.config.campaigns[name]
     locales = {None} | {p.parent.name for p in renderer.all_parts(folder)
                         if p.parent != renderer.root / folder}
+    timed_out: set[str] = set()  # one time-budget error per channel: each costs a second
     for channel in channels:
         for customer, stats in SAMPLE_CUSTOMERS:
             for locale in sorted(locales, key=lambda v: v or ""):
+                if channel in timed_out:
+                    continue
                 sample = customer.__class__(**{**customer.__dict__, "locale": locale})
                 context = build_context(
                     sample, stats, name, campaign, loaded.config.shop, channel,
@@ -93,6 +96,8 @@ def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str,
                     for check in VALIDATORS.get(channel, ()):
                         check(loaded, name, message)
                 except TemplateProblem as exc:
+                    if isinstance(exc, RenderLimitExceeded) and exc.kind == "time":
+                        timed_out.add(channel)
                     issues.append(ConfigIssue(Location(exc.file, exc.line or 1, 1),
                                               f"campaigns.{name}",
                                               f"{channel}: {exc.message}"))
