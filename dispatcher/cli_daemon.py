@@ -36,12 +36,14 @@ def run(config: ConfigOption = None, host: HostOption = None, port: PortOption =
         no_http: Annotated[bool, typer.Option("--no-http", help="Do not serve HTTP")] = False,
         ) -> None:
     """Run the dispatcher: schedules, HTTP app and sender. SIGHUP reloads, SIGTERM stops."""
+    from .app import open_store
     from .daemon.service import Daemon
     from .logs import configure_logging
 
     if logging.getLogger("dispatcher").level > logging.INFO:
         configure_logging(logging.INFO)
     loaded = _load(config)
+    open_store(loaded).dispose()  # an unreachable database: one line, before validating
     _validate_templates(loaded)  # the daemon sends what it validated, as after a SIGHUP
     _refuse_forgeable_links(loaded, serve_http=not no_http)
     code = asyncio.run(Daemon(loaded, host, port, serve_http=not no_http,
