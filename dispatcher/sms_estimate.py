@@ -21,6 +21,7 @@ from channels.sms_settings import SmsSettings
 
 from .config.load import LoadedConfig
 from .context import OrderStats
+from .outbox.states import OutboxStatus
 from .planner import Funnel, candidates
 from .recipients import load_customers, load_stats
 from .store.schema import addresses
@@ -60,7 +61,8 @@ def estimate_sms(engine: Engine, loaded: LoadedConfig, campaign: str, scheduled_
     estimate = SmsEstimate(messages=messages)
     rows = candidates(loaded, campaign, scheduled_for, now).subquery("candidates")
     query = (select(rows.c.customer_id, rows.c.address_id)
-             .where(rows.c.channel == "sms", rows.c.status == "pending", rows.c.done == 0)
+             .where(rows.c.channel == "sms", rows.c.status == OutboxStatus.PENDING,
+                    rows.c.done == 0)
              .order_by(rows.c.customer_id).limit(limit))
     builder = MessageBuilder(loaded)
     with engine.connect() as conn:

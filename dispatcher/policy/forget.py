@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from ..outbox.states import OutboxStatus
 from ..store.schema import (
     addresses,
     carts,
@@ -51,8 +52,9 @@ def forget(conn: Connection, customer_id: str, now: datetime) -> ForgetResult:
     suppress_many(conn, [(ch, h, "erasure request", now) for ch, h in held], "erased")
     alias = pseudonym(customer_id)
     conn.execute(update(outbox).where(outbox.c.customer_id == customer_id,
-                                      outbox.c.status == "pending")
-                 .values(status="skipped", reason="erased", dedupe_key=None, updated_at=now))
+                                      outbox.c.status == OutboxStatus.PENDING)
+                 .values(status=OutboxStatus.SKIPPED, reason="erased", dedupe_key=None,
+                         updated_at=now))
     moved = conn.execute(update(outbox).where(outbox.c.customer_id == customer_id).values(
         customer_id=alias, address_id=None, data=None, provider_id=None, last_error=None,
         updated_at=now))
