@@ -26,7 +26,6 @@ import contextlib
 import logging
 import os
 import socket
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,7 +33,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
-from channels.base import Channel, Outcome, Retry, Unknown
+from channels.base import Channel, Outcome, Retry
 
 from . import metrics
 from .config.load import LoadedConfig
@@ -42,9 +41,8 @@ from .guard import ErrorRateGuard
 from .messages import MessageBuilder
 from .outbox.ledger import Ledger, Marks, Record
 from .outbox.states import OutboxStatus
-from .ratelimit import RateLimiter
-from .recipient_pacing import RecipientPacing
 from .retry import RetryPolicy, backoff
+from .send_lane import Lane
 from .send_prepare import ClaimState, Job, prepare
 from .store.db import utcnow
 
@@ -124,6 +122,10 @@ class Sender:
         self._stopping.set()
         self._room.set()
 
+    def room_freed(self) -> None:
+        """A lane can take another claim's rows."""
+        self._room.set()
+
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
@@ -132,7 +134,7 @@ class Sender:
         """Send every due row (of ``campaigns``), then return."""
         self.stats.recovered_uncertain += await asyncio.to_thread(self.recover_expired_leases)
         await asyncio.to_thread(self.guard.refresh)
-        lanes = [_Lane(self, name) for name in self.channels]
+        lanes = [Lane(self, name) for name in self.channels]
         tasks = [asyncio.create_task(self._writer()), asyncio.create_task(self._heartbeat())]
         tasks += [task for lane in lanes for task in lane.start()]
         deadline = self.clock() + self.options.wait_for_retries
@@ -182,7 +184,7 @@ class Sender:
 
     # -- claiming -----------------------------------------------------------------------
 
-    async def _claim_and_prepare(self, lanes: list[_Lane], campaigns: list[str] | None
+    async def _claim_and_prepare(self, lanes: list[Lane], campaigns: list[str] | None
                                  ) -> list[Job] | None:
         # Claim about what the lanes can start soon: rows leased but waiting in our
         # lanes are rows other dispatcher processes cannot take. Four rounds of the
@@ -201,13 +203,13 @@ class Sender:
     async def _unsendable(self, job: Job) -> None:
         """A skip, or a message that could not be built: recorded, never started."""
         if job.skip_reason:
-            self._resolve(job, Record(job.outbox_id, job.token, OutboxStatus.SKIPPED,
+            self.resolve(job, Record(job.outbox_id, job.token, OutboxStatus.SKIPPED,
                                       reason=job.skip_reason))
             return
         # Our template (or our data) is at fault, not the recipient: try again later like
         # any systemic failure; the error-rate guard pauses a campaign that keeps failing.
         problem = Retry(job.problem or "nothing to send", systemic=True)
-        await self._observe(job, self._resolve(job, self._decide(job, problem)))
+        await self.observe(job, self.resolve(job, self.decide(job, problem)))
 
     def _next_due_in(self, campaigns: list[str] | None, deadline: datetime) -> float | None:
         now = self.clock()
@@ -220,7 +222,7 @@ class Sender:
 
     # -- outcomes -----------------------------------------------------------------------
 
-    def _decide(self, job: Job, outcome: Outcome, provider_id: str | None = None) -> Record:
+    def decide(self, job: Job, outcome: Outcome, provider_id: str | None = None) -> Record:
         decision = self.policy.decide(job.channel, outcome, job.attempts)
         if decision.status is OutboxStatus.UNCERTAIN:
             log.warning("no answer from the provider; not sent again: %s", outcome.reason,
@@ -234,7 +236,7 @@ class Sender:
                       gone=decision.gone, channel=job.channel, address_id=job.address_id,
                       campaign=job.campaign)
 
-    def _resolve(self, job: Job, record: Record) -> Record:
+    def resolve(self, job: Job, record: Record) -> Record:
         """Count, measure and queue one job's outcome (recorded with the next commit)."""
         self._outcomes.append(record)
         job.claim.open_jobs -= 1
@@ -250,18 +252,18 @@ class Sender:
                                record.reason, record.error_class)
         return record
 
-    async def _observe(self, job: Job, record: Record) -> None:
+    async def observe(self, job: Job, record: Record) -> None:
         """The error-rate guard hears of an attempt (a provider call, or a message that
         could not be built): a failure of any kind counts, systemic or not."""
         failed = record.status is not SENT
         await self.guard.observe(job.campaign, failed, record.last_error if failed else None,
                                  self.clock())
 
-    def _release(self, job: Job, why: str) -> None:
-        self._resolve(job, Record(job.outbox_id, job.token, PENDING, released=True,
+    def release(self, job: Job, why: str) -> None:
+        self.resolve(job, Record(job.outbox_id, job.token, PENDING, released=True,
                                   reason=f"released: {why}"))
 
-    async def _commit(self, marks: Sequence[tuple[str, Sequence[int]]] = ()) -> Marks:
+    async def commit(self, marks: Sequence[tuple[str, Sequence[int]]] = ()) -> Marks:
         """Record the outcomes so far, and mark ``marks`` started, in one commit.
 
         The outcomes are taken under the lock: whoever returns from here knows that
@@ -279,7 +281,7 @@ class Sender:
                 raise
 
     async def _flush(self) -> None:
-        await self._commit()
+        await self.commit()
 
     async def _writer(self) -> None:
         while True:
@@ -316,184 +318,6 @@ class Sender:
                     claim.lease_until = now + self.options.lease
             # Notice an operator's pause or resume while we are draining.
             await asyncio.to_thread(self.guard.refresh)
-
-
-class _Lane:
-    """One channel's share of a drain: its queue, start window, rate limit and workers."""
-
-    def __init__(self, sender: Sender, name: str) -> None:
-        settings = sender.loaded.channel_settings[name]
-        self.sender = sender
-        self.name = name
-        self.channel = sender.channels[name]
-        self.workers = settings.concurrency
-        ahead = sender.options.start_ahead
-        self.window = asyncio.Semaphore(self.workers + (self.workers if ahead is None
-                                                        else max(0, ahead)))
-        self.limiter = RateLimiter(settings.rate) if settings.rate else None
-        rate = getattr(settings, "per_recipient_rate", None)
-        self.pacing = RecipientPacing(rate) if rate else None
-        self.inbox: asyncio.Queue[Job] = asyncio.Queue()  # built, not yet marked
-        self.ready: asyncio.Queue[Job] = asyncio.Queue()  # marked, for the workers
-        self.in_lane = 0  # jobs put in and not yet done with
-
-    def start(self) -> list[asyncio.Task[None]]:
-        return [asyncio.create_task(self._hand_out()),
-                *(asyncio.create_task(self._work()) for _ in range(self.workers))]
-
-    def put(self, job: Job) -> None:
-        self.in_lane += 1
-        self.inbox.put_nowait(job)
-
-    def has_room(self) -> bool:
-        return self.inbox.qsize() <= 2 * self.workers
-
-    def busy(self) -> bool:
-        return self.in_lane > 0
-
-    async def join(self) -> None:
-        await self.inbox.join()
-        await self.ready.join()
-
-    # -- marking ------------------------------------------------------------------------
-
-    async def _hand_out(self) -> None:
-        """Mark jobs started a group per commit, as window permits and rate tokens free
-        up, and queue the marked ones for the workers."""
-        sender = self.sender
-        while True:
-            taken = [await self.inbox.get()]  # each gets its task_done
-            group: list[Job] = []  # of those, the ones holding a window permit
-            try:
-                if not self._may_start(taken[0]):
-                    continue
-                await self.window.acquire()
-                group.append(taken[0])
-                if self.limiter is not None:
-                    await self.limiter.acquire()
-                while not self.inbox.empty() and not self.window.locked() and \
-                        (self.limiter is None or self.limiter.try_acquire()):
-                    taken.append(self.inbox.get_nowait())
-                    if self._may_start(taken[-1]):
-                        await self.window.acquire()
-                        group.append(taken[-1])
-                if not sender.stopping:  # else unmarked: released at the end of the drain
-                    await self._mark(group)
-                    group = []  # the marked ones hold their permits until their outcome
-            except Exception:
-                # Unmarked rows stay leased and unstarted: released at the end (or made
-                # pending again by recovery), never sent without a mark.
-                log.exception("could not mark sends as started",
-                              extra={"outbox_ids": [j.outbox_id for j in group]})
-            finally:
-                for _ in group:
-                    self.window.release()
-                for job in taken:
-                    if not job.started:
-                        self.in_lane -= 1
-                    self.inbox.task_done()
-                if self.has_room():
-                    sender._room.set()
-
-    def _may_start(self, job: Job) -> bool:
-        sender = self.sender
-        if sender.stopping:
-            return False  # released at the end of the drain
-        if sender.guard.is_paused(job.campaign):
-            sender._release(job, "campaign paused")
-            return False
-        return True
-
-    async def _mark(self, group: list[Job]) -> None:
-        """One commit: the outcomes so far, and start marks for ``group``."""
-        sender = self.sender
-        by_claim: dict[str, list[int]] = {}
-        for job in group:
-            by_claim.setdefault(job.token, []).append(job.outbox_id)
-        marks = await sender._commit(list(by_claim.items()))
-        lost = 0
-        for job in group:
-            key = (job.token, job.outbox_id)
-            if key in marks.started:
-                job.started = True
-                self.ready.put_nowait(job)
-                continue
-            self.window.release()
-            job.claim.open_jobs -= 1
-            if key not in marks.refused:
-                lost += 1
-            elif (reason := marks.refused[key]) is None:
-                sender.stats.released += 1
-            else:  # the customer opted out since the claim: recorded as a skip
-                sender.stats.skipped += 1
-                metrics.record_outcome(self.name, OutboxStatus.SKIPPED, reason, None)
-        if lost:
-            log.warning("claim lost: %d row(s) taken over by another dispatcher; not sent",
-                        lost, extra={"channel": self.name})
-
-    # -- sending ------------------------------------------------------------------------
-
-    async def _work(self) -> None:
-        while True:
-            job = await self.ready.get()
-            try:
-                await self._send(job)
-            except Exception:
-                log.exception("send failed unexpectedly", extra={"outbox_id": job.outbox_id})
-            finally:
-                self.window.release()
-                self.in_lane -= 1
-                self.ready.task_done()
-
-    async def _send(self, job: Job) -> None:
-        sender = self.sender
-        if reason := self._why_not_now(job):
-            sender._release(job, reason)
-            return
-        if self.limiter is not None:
-            await self.limiter.wait_while_paused()
-        assert job.message is not None
-        if self.pacing is not None:
-            await self.pacing.acquire(job.message.to)
-        try:
-            if reason := self._why_not_now(job):
-                sender._release(job, reason)
-                return
-            started = time.monotonic()
-            try:
-                provider_id = await self.channel.send(job.message)
-            except Exception as exc:  # classified below; nothing escapes unrecorded
-                metrics.observe_latency(self.name, time.monotonic() - started)
-                outcome = self._classify(exc)
-                if isinstance(outcome, Retry) and outcome.after and self.limiter is not None:
-                    await self.limiter.pause(outcome.after)
-                await sender._observe(job, sender._resolve(job, sender._decide(job, outcome)))
-                return
-            metrics.observe_latency(self.name, time.monotonic() - started)
-        finally:
-            if self.pacing is not None:
-                self.pacing.release(job.message.to)
-        record = Record(job.outbox_id, job.token, SENT, provider_id=provider_id)
-        await sender._observe(job, sender._resolve(job, record))
-
-    def _why_not_now(self, job: Job) -> str | None:
-        sender = self.sender
-        if sender.stopping:
-            return "dispatcher stopping"
-        if sender.guard.is_paused(job.campaign):
-            return "campaign paused"
-        if sender.clock() >= job.claim.lease_until:
-            # Stalled past our lease (a frozen process): another dispatcher may have
-            # recovered the row by now. Not sent; the release applies only if it is ours.
-            return "lease expired before sending"
-        return None
-
-    def _classify(self, error: Exception) -> Outcome:
-        try:
-            return self.channel.classify(error)
-        except Exception:  # a classifier bug must not lose the row: it may have gone out
-            log.exception("classify failed", extra={"channel": self.name})
-            return Unknown(f"unclassified {type(error).__name__}")
 
 
 async def _first(*waits: Any) -> None:
