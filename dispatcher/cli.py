@@ -173,6 +173,7 @@ def preview(campaign: str, customer: Annotated[str, typer.Option("--customer")],
             config: ConfigOption = None) -> None:
     """Print the message CAMPAIGN would send to one customer."""
     from .app import open_store
+    from .templating import TemplateProblem
     from .testsend import render_for
 
     loaded = _load(config)
@@ -182,6 +183,9 @@ def preview(campaign: str, customer: Annotated[str, typer.Option("--customer")],
         message = render_for(engine, loaded, campaign, customer, channel)
     except LookupError as exc:
         err_console.print(str(exc), style="red")
+        raise typer.Exit(1) from None
+    except TemplateProblem as exc:  # this customer's data breaks the template
+        err_console.print(f"{exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
     console.rule(f"{campaign} -> {message.channel} for customer {customer}")
     if message.subject is not None:

@@ -25,26 +25,37 @@ BROKEN_TEXT = ("Hi {{ customer.first_name }}, {{ 100 // customer.attributes.get(
                "|int }}% of your reward is waiting.\n\nUnsubscribe: {{ unsubscribe_url }}\n")
 
 
+def with_broken_campaign(shop: Shop, port: int) -> None:
+    """win_back, and a campaign ``reward`` whose template raises for every real customer."""
+    build_shop(shop, port, CUSTOMERS, concurrency=4)
+    shop.config_path.write_text(shop.config_path.read_text().replace("campaigns:\n", (
+        "campaigns:\n  reward:\n    segment: lapsed\n    channels: [email]\n"
+        "    schedule: \"0 11 * * *\"\n    pause_min_attempts: 5\n"), 1))
+    (shop.folder / "templates" / "reward").mkdir()
+    for part in ("email.subject", "email.txt"):
+        src = shop.folder / "templates" / "win_back" / part
+        (shop.folder / "templates" / "reward" / part).write_text(
+            src.read_text() if part == "email.subject" else BROKEN_TEXT)
+    shop.cli("import", "customers", str(shop.csv("points.csv", [
+        {"id": f"c{i}", "email": address(i), "email_consent": "yes",
+         "attr.orders_left": "0"} for i in range(CUSTOMERS)])))
+    # (validate renders with its sample customers without a problem)
+    assert "OK: 2 campaigns" in shop.cli("validate").output
+
+
+def test_preview_names_the_template_line_that_fails_for_this_customer(shop: Shop) -> None:
+    with_broken_campaign(shop, 9)
+    result = shop.cli("preview", "reward", "--customer", "c1", expect=1)
+    assert "reward/email.txt:1: ZeroDivisionError" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_a_template_that_raises_pauses_its_campaign_and_the_others_keep_sending(
         shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
     handler = SinkHandler()
     with SMTPServer(handler) as smtp:
-        build_shop(shop, smtp.port, CUSTOMERS, concurrency=4)
         # Given a second campaign whose template raises for every real customer
-        shop.config_path.write_text(shop.config_path.read_text().replace("campaigns:\n", (
-            "campaigns:\n  reward:\n    segment: lapsed\n    channels: [email]\n"
-            "    schedule: \"0 11 * * *\"\n    pause_min_attempts: 5\n"), 1))
-        shop.copy_templates("win_back")
-        (shop.folder / "templates" / "reward").mkdir()
-        for part in ("email.subject", "email.txt"):
-            src = shop.folder / "templates" / "win_back" / part
-            (shop.folder / "templates" / "reward" / part).write_text(
-                src.read_text() if part == "email.subject" else BROKEN_TEXT)
-        shop.cli("import", "customers", str(shop.csv("points.csv", [
-            {"id": f"c{i}", "email": address(i), "email_consent": "yes",
-             "attr.orders_left": "0"} for i in range(CUSTOMERS)])))
-        # (that validate renders with its sample customers without a problem)
-        assert "OK: 2 campaigns" in shop.cli("validate").output
+        with_broken_campaign(shop, smtp.port)
         for name in ("win_back", "reward"):
             shop.cli("pause", name)
         shop.cli("run-once", "--wait-retries", "0")  # plans both, sends nothing
