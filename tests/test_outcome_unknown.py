@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, select
 
 from dispatcher.store.schema import outbox
 
-from .daemon_peers import SinkHandler, build_shop
+from .daemon_peers import SEGMENTS, SinkHandler, build_shop
 from .push_service import PushService
 from .push_shop import setup_shop, subscribe
 from .shop import Shop
@@ -129,13 +129,6 @@ def test_push_service_answering_past_the_timeout_pushes_once(
     assert calls == 1
     assert_sent_once_and_uncertain(shop, delivered, "push")
 
-
-SEGMENTS = """
-lapsed:
-  all:
-    - orders_count: {gte: 1}
-    - last_order_age: {gt: 90d}
-"""
 
 CAMPAIGN = """
 win_back:
