@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,10 @@ from rich.table import Table
 
 from .config.errors import ConfigError
 from .config.load import LoadedConfig
+
+if TYPE_CHECKING:
+    from .clock import Clock
+    from .waiting import Waiting
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Retention campaign dispatcher: plan, send and measure campaigns.")
@@ -27,12 +31,18 @@ AtOption = Annotated[str | None, typer.Option("--at", help="Pretend now is this 
                                                            "(ISO 8601), e.g. for a catch-up")]
 
 
+def _clock() -> Clock:
+    """The clock this command decides by (dispatcher/clock.py; tests pin it)."""
+    from .clock import current_clock
+
+    return current_clock()
+
+
 def _now(at: str | None) -> datetime:
     from .importer.rows import parse_timestamp
-    from .store.db import utcnow
 
     if at is None:
-        return utcnow()
+        return _clock()()
     parsed = parse_timestamp(at)
     assert parsed is not None
     return parsed
@@ -133,7 +143,7 @@ def run_once(campaigns: Annotated[list[str] | None, typer.Argument()] = None,
     _warn_development_secret(loaded, names)
     try:
         result = asyncio.run(do_run_once(loaded, names, _now(at) if at else None,
-                                         wait_retries))
+                                         wait_retries, clock=_clock()))
     except ConfigError as exc:
         raise _fail_config(exc) from None
     table = Table(title="run-once")
@@ -153,6 +163,14 @@ def run_once(campaigns: Annotated[list[str] | None, typer.Argument()] = None,
     console.print(f"sent {s.sent}, failed {s.failed}, retrying {s.retried}, "
                   f"skipped at send time {s.skipped}, "
                   f"uncertain {s.uncertain + s.recovered_uncertain}")
+    _print_waiting(result.waiting, loaded, _clock()())
+
+
+def _print_waiting(waiting: list[Waiting], loaded: LoadedConfig, now: datetime) -> None:
+    """What the pass did not send, why, and when to run again."""
+    for item in waiting:
+        console.print(item.describe(now, loaded.config.timezone), markup=False,
+                      highlight=False)
 
 
 def _warn_development_secret(loaded: LoadedConfig, names: list[str]) -> None:

@@ -10,7 +10,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from dispatcher.cli import ConfigOption, _check_campaigns, _load, app, console, err_console
+from dispatcher.cli import (
+    ConfigOption,
+    _check_campaigns,
+    _clock,
+    _load,
+    _now,
+    app,
+    console,
+    err_console,
+)
 
 # Data (reasons, ids) printed as is: no markup, no colouring, no wrapping mid-line.
 PLAIN: dict[str, Any] = {"markup": False, "highlight": False, "soft_wrap": True}
@@ -30,7 +39,8 @@ def run(config: ConfigOption = None,
         configure_logging(logging.INFO)
     loaded = _load(config)
     _refuse_forgeable_links(loaded, serve_http=not no_http)
-    code = asyncio.run(Daemon(loaded, host, port, serve_http=not no_http).run())
+    code = asyncio.run(Daemon(loaded, host, port, serve_http=not no_http,
+                              clock=_clock()).run())
     raise typer.Exit(code)
 
 
@@ -139,7 +149,7 @@ def pause(campaign: str, config: ConfigOption = None,
     loaded = _load(config)
     _check_campaigns(loaded, [campaign])
     engine = open_store(loaded)
-    changed = do_pause(engine, campaign, "operator", reason)
+    changed = do_pause(engine, campaign, "operator", reason, _now(None))
     console.print(f"{campaign}: {'paused' if changed else 'was already paused'}")
 
 
@@ -152,7 +162,7 @@ def resume(campaign: str, config: ConfigOption = None) -> None:
     loaded = _load(config)
     _check_campaigns(loaded, [campaign])
     engine = open_store(loaded)
-    if not do_resume(engine, campaign):
+    if not do_resume(engine, campaign, _now(None)):
         err_console.print(f"{campaign} was not paused")
         return
     console.print(f"{campaign}: resumed; pending messages will be sent by the next "

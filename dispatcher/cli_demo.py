@@ -9,13 +9,25 @@ a database that holds real ones.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from .cli import ConfigOption, _check_campaigns, _load, app, console, err_console
+from .cli import (
+    AtOption,
+    ConfigOption,
+    _check_campaigns,
+    _clock,
+    _load,
+    _now,
+    _print_waiting,
+    app,
+    console,
+    err_console,
+)
 
 DEMO_PREFIX = "demo-"
 
@@ -42,15 +54,16 @@ def _outbox_files(loaded) -> dict[Path, int]:
 def demo(customers: Annotated[int, typer.Option(
              "--customers", min=1, max=1_000_000, help="How many synthetic customers")] = 2000,
          seed: Annotated[int, typer.Option(help="Seed of the synthetic data")] = 7,
-         config: ConfigOption = None) -> None:
+         config: ConfigOption = None, at: AtOption = None) -> None:
     """Fill the embedded database with a synthetic shop and run every campaign once.
 
     Messages are written as files under outbox/ (no provider is contacted). Running it
-    again generates nothing new and sends nothing twice.
+    again generates nothing new and sends nothing twice. Inside the shop's quiet hours
+    it runs as of the next allowed moment, on a simulated clock, and says so.
     """
     from .app import open_store
+    from .clock import clock_at
     from .runner import run_once
-    from .store.db import utcnow
     from .synth import SynthSpec, existing, generate, shop_summary
 
     loaded = _load(config)
@@ -73,7 +86,8 @@ def demo(customers: Annotated[int, typer.Option(
                           "Run it from a fresh folder (copy config.yaml and templates/).",
                           style="red")
         raise typer.Exit(2)
-    now = utcnow().replace(second=0, microsecond=0)
+    now, simulated = _demo_moment(loaded, _now(at))
+    clock = clock_at(now) if simulated or at else _clock()
     if demo_held:
         console.print(f"Demo data already present ({demo_held} customers): not generating "
                       "again. Runs already planned for this schedule slot are not re-sent.")
@@ -86,7 +100,7 @@ def demo(customers: Annotated[int, typer.Option(
                       f"addresses: {channels}.")
     engine.dispose()
 
-    result = asyncio.run(run_once(loaded, names, now, wait_retries=0))
+    result = asyncio.run(run_once(loaded, names, now, wait_retries=0, clock=clock))
     table = Table(title="demo run (every campaign once)")
     for column in ("campaign", "segment", "skipped", "already sent", "to send", "run"):
         table.add_column(column)
@@ -108,10 +122,7 @@ def demo(customers: Annotated[int, typer.Option(
     s = result.stats
     console.print(f"written now: {s.sent} messages; failed {s.failed}; "
                   f"skipped at send time {s.skipped}")
-    waiting = sum(plan.funnel.deferred for plan in result.plans if plan.created)
-    if waiting:
-        console.print(f"{waiting} messages wait for the customer's quiet hours to end; "
-                      "`dispatcher run-once` after that sends them.")
+    _print_waiting(result.waiting, loaded, clock())
     files = _outbox_files(loaded)
     if files:
         console.print("Messages are files you can open:")
@@ -122,6 +133,28 @@ def demo(customers: Annotated[int, typer.Option(
         campaign, customer = example
         console.print(f"Next: `dispatcher plan {campaign}` shows the funnel; "
                       f"`dispatcher preview {campaign} --customer {customer}` one message.")
+
+
+def _demo_moment(loaded, now: datetime) -> tuple[datetime, bool]:
+    """When the demo runs: ``now``, or inside the shop's quiet hours the next minute
+    they allow (so the demo shows messages at any hour), and whether that is simulated."""
+    from .policy.quiet import next_allowed
+    from .waiting import when
+
+    now = now.replace(second=0, microsecond=0)
+    zone = loaded.config.timezone
+    window = loaded.config.quiet_hours.allowed
+    slot = next_allowed(now, zone, window)
+    if not slot.deferred:
+        return now, False
+    assert window is not None
+    console.print(f"It is {when(now, zone, now, zone)}, inside the shop's quiet hours "
+                  f"(messages go out {window.start:%H:%M}-{window.end:%H:%M} in each "
+                  f"customer's time zone). The demo runs on a simulated clock as of "
+                  f"{when(slot.not_before, zone, now, zone)}, the next allowed minute, "
+                  "so you see what would go out then; nothing leaves this machine.",
+                  markup=False, highlight=False)
+    return slot.not_before, True
 
 
 def _example(loaded) -> tuple[str, str] | None:

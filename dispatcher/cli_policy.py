@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import ConfigOption, _load, app, console, err_console
+from .cli import ConfigOption, _load, _now, app, console, err_console
 
 
 @app.command()
@@ -30,7 +30,8 @@ def forget(customer: str, config: ConfigOption = None,
         err_console.print(f"no customer {customer!r} (nothing erased)", style="red")
         raise typer.Exit(1)
     console.print(f"erased customer {customer}: {result.addresses} address(es) suppressed by "
-                  f"hash, {result.outbox_rows} send-log row(s) kept as {result.pseudonym}")
+                  f"hash, {result.outbox_rows} send-log row(s) kept as {result.pseudonym}, "
+                  f"{result.engagement} click/open record(s) deleted")
 
 
 @app.command("import-bounces")
@@ -47,13 +48,12 @@ def import_bounces(file: Path, config: ConfigOption = None,
     from .importer.read import ReadError, detect_format, read_rows
     from .importer.rows import parse_timestamp
     from .policy.bounces import Bounce, record_bounces
-    from .store.db import utcnow
 
     if not file.is_file():
         err_console.print(f"{file}: no such file")
         raise typer.Exit(2)
     loaded = _load(config)
-    now = utcnow()
+    now = _now(None)
     events: list[Bounce] = []
     errors: list[str] = []
     for line, raw in read_rows(file, detect_format(file, fmt)):

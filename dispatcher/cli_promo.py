@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from dispatcher.cli import ConfigOption, _check_campaigns, _load, app, console
+from dispatcher.cli import ConfigOption, _check_campaigns, _load, _now, app, console
 
 promo_app = typer.Typer(help="Personal promo codes: export for checkout, redemption report.",
                         no_args_is_help=True)
@@ -27,13 +27,12 @@ def export(config: ConfigOption = None,
     redeemed_at, order_id (one-time: a redeemed code must be refused at checkout)."""
     from .app import open_store
     from .mechanics.promo import export_rows, write_csv
-    from .store.db import utcnow
 
     loaded = _load(config)
     if campaign:
         _check_campaigns(loaded, [campaign])
     engine = open_store(loaded)
-    rows = export_rows(engine, campaign, active, utcnow())
+    rows = export_rows(engine, campaign, active, _now(None))
     if output is None:
         write_csv(rows, sys.stdout)
         return
@@ -44,7 +43,8 @@ def export(config: ConfigOption = None,
 
 @promo_app.command("report")
 def report(config: ConfigOption = None) -> None:
-    """Per campaign: codes issued, redeemed, redemption rate, revenue of redeeming orders."""
+    """Per campaign: codes issued, redeemed, redemption rate, revenue of redeeming orders
+    (per currency)."""
     from .app import open_store
     from .mechanics.promo import summary
 
@@ -54,5 +54,6 @@ def report(config: ConfigOption = None) -> None:
         table.add_column(column)
     for line in summary(engine):
         table.add_row(line.campaign, str(line.issued), str(line.redeemed),
-                      f"{line.rate:.1%}", f"{line.revenue:.2f}")
+                      f"{line.rate:.1%}",
+                      ", ".join(f"{v:,.2f} {c}" for c, v in line.revenue.items()) or "-")
     console.print(table)

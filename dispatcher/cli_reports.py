@@ -18,19 +18,29 @@ def report(campaign: str, config: ConfigOption = None, at: AtOption = None,
            = "table",
            output: Annotated[Path | None, typer.Option("--output", "-o",
                                                        help="Write to this file")] = None,
+           mde: Annotated[str | None, typer.Option(
+               "--mde", help="An effect worth finding, e.g. 1pp (percentage points) or 10% "
+                             "(relative): the recipients needed to detect it")] = None,
            ) -> None:
-    """A/B report of CAMPAIGN: per variant and holdout, conversions, revenue, uplift."""
+    """A/B report of CAMPAIGN: per variant and holdout, the funnel (sent, delivered,
+    clicked), conversions, revenue, uplift."""
     from .app import open_store
     from .reports.abtest import build_report
     from .reports.abtest_formats import print_table, to_csv, to_json
+    from .reports.power import Effect
 
     if fmt not in FORMATS:
         err_console.print(f"unknown format '{fmt}' (use {', '.join(FORMATS)})", style="red")
         raise typer.Exit(2)
+    try:
+        effect = Effect.parse(mde) if mde is not None else None
+    except ValueError as exc:
+        err_console.print(f"--mde: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(2) from None
     loaded = _load(config)
     _check_campaigns(loaded, [campaign])
     engine = open_store(loaded)
-    result = build_report(engine, loaded, campaign, _now(at))
+    result = build_report(engine, loaded, campaign, _now(at), mde=effect)
     engine.dispose()
     if fmt == "table":
         if output is None:
@@ -60,6 +70,8 @@ def report(campaign: str, config: ConfigOption = None, at: AtOption = None,
         console.print(f"wrote {output}")
 
 
+# "money" lines hold one figure per currency and get one table line per currency:
+# amounts in different currencies are never added.
 METRIC_LINES = (
     ("repeat customer rate", "repeat_customer_rate", "pct"),
     ("purchase frequency", "purchase_frequency", "num"),
@@ -67,6 +79,7 @@ METRIC_LINES = (
     ("customer value", "customer_value", "money"),
     ("retention rate", "retention_rate", "num"),
     ("orders", "orders", "int"),
+    ("  in", "orders_by_currency", "int"),
     ("revenue", "revenue", "money"),
     ("customers who ordered", "customers_ordered", "int"),
     ("  with 2+ orders", "repeat_customers", "int"),
@@ -136,9 +149,10 @@ def metrics(config: ConfigOption = None,
     if fmt == "json":
         typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
         return
+    currencies = sorted({c for r in results for c in r.orders_by_currency})
     if fmt == "csv":
         buffer = io.StringIO()
-        rows = [r.as_dict() for r in results]
+        rows = [_flat(r.as_dict(), currencies) for r in results]
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
@@ -150,5 +164,22 @@ def metrics(config: ConfigOption = None,
     for result in results:
         table.add_column(result.segment or "whole shop", justify="right")
     for label, attr, kind in METRIC_LINES:
-        table.add_row(label, *(_metric(getattr(r, attr), kind) for r in results))
+        values = [getattr(r, attr) for r in results]
+        if not isinstance(values[0], dict):
+            table.add_row(label, *(_metric(v, kind) for v in values))
+            continue
+        for currency in currencies:
+            name = f"{label} {currency}" if label.strip() == "in" else f"{label}, {currency}"
+            table.add_row(name, *(_metric(v.get(currency), kind) for v in values))
     console.print(table)
+
+
+def _flat(row: dict[str, object], currencies: list[str]) -> dict[str, object]:
+    """Per-currency figures as one column per currency (``revenue_UAH``), for CSV."""
+    out: dict[str, object] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out.update({f"{key}_{c}": value.get(c) for c in currencies})
+        else:
+            out[key] = value
+    return out

@@ -27,6 +27,7 @@ from .mechanics.context import mechanics_context
 from .mechanics.promo import Promo
 from .mechanics.sequences import step_folder
 from .templating import TemplateProblem, TemplateRenderer
+from .tracking.rewrite import track_message
 
 
 class MessageBuilder:
@@ -39,10 +40,12 @@ class MessageBuilder:
               address: Any, outbox_id: int | None = None, *, is_test: bool = False,
               step: str = "", promo: Promo | None = None, cart: dict[str, Any] | None = None,
               variant: str | None = None, folder: str | None = None,
-              links: tuple[str, str] | None = None) -> RenderedMessage:
+              links: tuple[str, str] | None = None, sample: bool = False) -> RenderedMessage:
         """``address`` has ``address``, ``address_hash`` and ``data``. ``folder`` and
         ``links`` are for validate's samples: by default the variant's folder (then the
-        step's subfolder) and the customer's own signed unsubscribe/preferences links."""
+        step's subfolder) and the customer's own signed unsubscribe/preferences links.
+        ``sample``: tracked links are signed for a stand-in row, so that ``validate``
+        and ``plan`` measure a message in the length it will be sent in."""
         campaign = self.loaded.config.campaigns[campaign_name]
         shop = self.loaded.config.shop
         if links is None:
@@ -72,6 +75,7 @@ class MessageBuilder:
             raise located(exc, self.renderer.root, folder) from exc
         message.outbox_id = outbox_id
         message.is_test = is_test
+        track_message(self.loaded, message, variant, sample=sample)  # links, UTM, pixel
         return message
 
 

@@ -18,6 +18,7 @@ import jinja2
 from channels.base import RenderedMessage
 from channels.webpush_settings import MAX_ENCRYPTED_BYTES
 
+from .i18n import localize
 from .templating import TemplateProblem, TemplateRenderer, _describe, _template_line
 
 if TYPE_CHECKING:
@@ -46,6 +47,11 @@ def _json_string(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)[1:-1]
 
 
+@jinja2.pass_context
+def _json_output(context: Any, value: Any) -> str:
+    return _json_string(localize(context, value))  # amounts in the text's language first
+
+
 _ENVS: weakref.WeakKeyDictionary[TemplateRenderer, jinja2.Environment] = \
     weakref.WeakKeyDictionary()
 
@@ -54,7 +60,7 @@ def _env(renderer: TemplateRenderer) -> jinja2.Environment:
     env = _ENVS.get(renderer)
     if env is None:
         # Same loader, sandbox and filters; every output escaped for a JSON string.
-        env = renderer.env.overlay(finalize=_json_string, autoescape=False)
+        env = renderer.env.overlay(finalize=_json_output, autoescape=False)
         _ENVS[renderer] = env
     return env
 
@@ -135,15 +141,20 @@ def compose_push(renderer: TemplateRenderer, folder: str, campaign: str, to: Rec
                  context: dict[str, Any]) -> RenderedMessage:
     """A push message: the rendered payload plus the subscription it goes to."""
     payload, filename = render_payload(renderer, folder, to.locale, context)
-    body = encode_payload(payload)
-    size = encrypted_size(len(body))  # over the limit: see check_push / send_time_skip
     keys = dict((to.data or {}).get("keys") or {})
     return RenderedMessage(
         campaign=campaign, channel="push", customer_id=to.customer_id, to=to.address,
         to_name=to.name, subject=payload["title"], text=payload.get("body", ""),
-        data={"payload": payload, "encrypted_size": size, "template_file": filename,
+        data={**payload_data(payload), "template_file": filename,
               # the file transport leaves "subscription" out: its keys decrypt messages
-              "subscription": {"endpoint": to.address, "keys": keys},
-              "preview_lines": [f"push payload ({size} of {MAX_ENCRYPTED_BYTES} bytes "
-                                f"encrypted):", body.decode()]},
+              "subscription": {"endpoint": to.address, "keys": keys}},
     )
+
+
+def payload_data(payload: dict[str, str]) -> dict[str, Any]:
+    """The payload with its encrypted size and preview (again after links change)."""
+    body = encode_payload(payload)
+    size = encrypted_size(len(body))  # over the limit: see check_push / send_time_skip
+    return {"payload": payload, "encrypted_size": size,
+            "preview_lines": [f"push payload ({size} of {MAX_ENCRYPTED_BYTES} bytes "
+                              f"encrypted):", body.decode()]}

@@ -10,16 +10,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .app import open_channels, open_store
+from .clock import Clock, system_clock
 from .config.load import LoadedConfig
 from .mechanics.schedule import due_runs
 from .planner import PlanResult, plan_run
 from .sender import Sender, SenderOptions, SendStats
-from .store.db import utcnow
 from .validate import validate_all
+from .waiting import Waiting, waiting_rows
 
 # How old a campaign's latest scheduled time may be for a one-shot pass to still run it.
-# The nightly one-shot runs once a day, so a day covers every fire since the last pass;
-# anything older (last New Year's greeting, seen in November) was missed, not due.
+# The one-shot timer runs every hour (a shop may run it less often, at least daily), so
+# a day covers every fire since the last pass; anything older (last New Year's
+# greeting, seen in November) was missed, not due.
 ONE_SHOT_LOOKBACK = timedelta(days=1)
 
 
@@ -29,17 +31,23 @@ class RunOnceResult:
     stats: SendStats = field(default_factory=SendStats)
     # campaign -> its latest scheduled time, too old to send now (not planned)
     stale: dict[str, datetime] = field(default_factory=dict)
+    # What this pass left for later, and why (quiet hours, retries, planned ahead)
+    waiting: list[Waiting] = field(default_factory=list)
 
 
 async def run_once(loaded: LoadedConfig, campaigns: list[str], now: datetime | None = None,
                    wait_retries: float = 60,
-                   options: SenderOptions | None = None) -> RunOnceResult:
+                   options: SenderOptions | None = None,
+                   clock: Clock = system_clock) -> RunOnceResult:
+    """Plan as of ``now`` (default: the clock's time; ``--at`` sets it for a catch-up)
+    and send by ``clock``: quiet hours and retries are judged by the clock, never by a
+    pretended planning time, so a catch-up at night still waits for the morning."""
     # Render every template against samples first: a broken template must fail the
     # run before anything is planned or sent (raises ConfigError, located).
     validate_all(loaded, campaigns)
     engine = open_store(loaded)
     result = RunOnceResult()
-    plan_now = now or utcnow()
+    plan_now = now or clock()
     # Higher priority plans first, so it gets the room under shared frequency caps.
     by_priority = sorted(campaigns, key=lambda n: -loaded.config.campaigns[n].priority)
     for name in by_priority:
@@ -55,11 +63,12 @@ async def run_once(loaded: LoadedConfig, campaigns: list[str], now: datetime | N
                                        start_ahead=loaded.config.daemon.start_ahead)
     options.wait_for_retries = timedelta(seconds=wait_retries)
     async with open_channels(loaded) as channels:
-        sender = Sender(engine, loaded, channels, options)
+        sender = Sender(engine, loaded, channels, options, clock=clock)
         # systemd stops a timer's one-shot with SIGTERM: finish in-flight sends, release
         # the rest, exit cleanly (the next run continues).
         with _stop_on_signals(sender):
             result.stats = await sender.drain(campaigns)
+    result.waiting = await asyncio.to_thread(waiting_rows, engine, loaded, campaigns, clock())
     engine.dispose()
     return result
 

@@ -30,6 +30,7 @@ from .policy.sendcheck import check_at_send
 from .recipients import load_customers, load_stats
 from .store.schema import addresses, suppressions
 from .templating import TemplateProblem
+from .tracking.store import record_links
 
 log = logging.getLogger("dispatcher.sender")
 
@@ -120,5 +121,7 @@ def prepare(engine: Engine, loaded: LoadedConfig, builder: MessageBuilder, claim
         if job.problem:
             log.warning("message not built: %s", job.problem,
                         extra={"campaign": job.campaign, "outbox_id": job.outbox_id})
+    # Tracked links' destinations, committed before anything is sent (like the codes).
+    record_links(engine, [job.message for job in jobs if job.sendable])
     state.open_jobs += len(jobs)
     return jobs

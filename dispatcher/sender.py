@@ -238,6 +238,9 @@ class Sender:
 
     def resolve(self, job: Job, record: Record) -> Record:
         """Count, measure and queue one job's outcome (recorded with the next commit)."""
+        if not record.channel:  # what the recording needs to know of the message
+            record.channel, record.campaign = job.channel, job.campaign
+            record.address_id = job.address_id
         self._outcomes.append(record)
         job.claim.open_jobs -= 1
         if record.released:

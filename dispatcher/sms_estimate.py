@@ -85,7 +85,8 @@ def _count_chunk(conn: Any, builder: Any, campaign: str, chunk: Sequence[Any],
             continue
         try:
             message = builder.build(campaign, "sms", customer,
-                                    stats.get(row.customer_id, OrderStats()), address)
+                                    stats.get(row.customer_id, OrderStats()), address,
+                                    sample=True)  # links as tracked: the billed form
         except TemplateProblem:
             estimate.problems += 1
             continue

@@ -6,7 +6,8 @@ Kept free of the web extra's imports: the background services (the Telegram bot'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
@@ -21,3 +22,10 @@ class WebState:
     loaded: LoadedConfig
     engine: Engine
     extra: dict[str, Any]
+    # Run once the HTTP server has stopped answering (shutdown): e.g. the click writer
+    # drains its queue, so every click that was answered is stored.
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for closer in self.closers:
+            closer()

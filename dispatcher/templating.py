@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from . import i18n
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,6 @@ class TemplateProblem(Exception):
         return f"{where}: {self.message}"
 
 
-def _money(value: Any, currency: str = "") -> str:
-    amount = Decimal(str(value or 0)).quantize(Decimal("0.01"))
-    text = f"{amount:,.2f}".replace(",", "\u202f")
-    return f"{text} {currency}".strip()
-
-
 class TemplateRenderer:
     def __init__(self, templates_dir: Path) -> None:
         self.root = Path(templates_dir)
@@ -46,7 +41,7 @@ class TemplateRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters["money"] = _money
+        i18n.register(self.env)  # plural(), money, amounts in the text's language
         self._cache: dict[tuple[str, str, str | None], jinja2.Template | None] = {}
         self._inline: dict[str, jinja2.Template] = {}
 

@@ -76,7 +76,8 @@ def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str,
                         links=links,
                         promo=sample_promo(loaded, name, utcnow()) if promo else None,
                         # the newest sample customer has no cart yet
-                        cart=None if customer.id == "sample-new" else SAMPLE_CART)
+                        cart=None if customer.id == "sample-new" else SAMPLE_CART,
+                        sample=True)  # links as they will be sent
                     for check in VALIDATORS.get(channel, ()):
                         check(loaded, name, message)
                 except TemplateProblem as exc:

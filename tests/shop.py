@@ -11,6 +11,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from dispatcher.cli import app
+from dispatcher.clock import Clock, current_clock, using_clock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,9 +73,11 @@ class Shop:
                         encoding="utf-8")
         return path
 
-    def cli(self, *args: str, expect: int | None = 0) -> Any:
-        result = self.runner.invoke(app, [*args, "--config", str(self.config_path)],
-                                    catch_exceptions=False)
+    def cli(self, *args: str, expect: int | None = 0, clock: Clock | None = None) -> Any:
+        """Run a command; ``clock`` pins the time it decides by (dispatcher/clock.py)."""
+        with using_clock(clock or current_clock()):
+            result = self.runner.invoke(app, [*args, "--config", str(self.config_path)],
+                                        catch_exceptions=False)
         if expect is not None:
             assert result.exit_code == expect, (result.exit_code, result.output)
         return result

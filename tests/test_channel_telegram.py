@@ -35,14 +35,19 @@ lapsed:
     - last_order_age: {gt: 90d}
 """
 
+# The links arrive as written (link tracking has its own tests: test_tracking_*).
 CAMPAIGNS = """
 win_back:
   segment: lapsed
   channels: [telegram]
   schedule: "0 11 * * *"
+  track_clicks: false
+  utm: false
 flash_sale:
   segment: lapsed
   channels: [telegram]
+  track_clicks: false
+  utm: false
 """
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import email
 import email.policy
 import shutil
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, func, select
 from typer.testing import CliRunner
 
 from dispatcher.cli import app
-from dispatcher.store.schema import addresses, outbox
+from dispatcher.clock import Clock, clock_at, current_clock, using_clock
+from dispatcher.store.schema import addresses, customers, outbox
 
 from .shop import ROOT
 
@@ -26,10 +29,11 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def demo(folder: Path, *args: str) -> str:
-    result = CliRunner().invoke(app, ["demo", "--customers", "400", *args,
-                                      "--config", str(folder / "config.yaml")],
-                                catch_exceptions=False)
+def demo(folder: Path, *args: str, clock: Clock | None = None) -> str:
+    with using_clock(clock or current_clock()):
+        result = CliRunner().invoke(app, ["demo", "--customers", "400", *args,
+                                          "--config", str(folder / "config.yaml")],
+                                    catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -44,7 +48,8 @@ def messages(folder: Path) -> list[Path]:
 
 
 def test_demo_writes_one_file_per_sent_message_and_nothing_twice(fresh: Path) -> None:
-    out = demo(fresh)
+    noon = clock_at(datetime(2026, 12, 1, 10, 0))  # 12:00 in Kyiv
+    out = demo(fresh, clock=noon)
     assert "Generated a synthetic shop: 400 customers" in out
     files = emails(fresh)
     assert files, out
@@ -65,7 +70,7 @@ def test_demo_writes_one_file_per_sent_message_and_nothing_twice(fresh: Path) ->
     assert str(fresh / "outbox" / "email") in out.replace("\n", "")
 
     # Running it again neither generates nor sends anything new.
-    again = demo(fresh)
+    again = demo(fresh, clock=noon)
     again = " ".join(again.split())
     assert "already present (400 customers)" in again
     assert "nothing was sent twice" in again
@@ -93,7 +98,7 @@ def test_demo_reaches_customers_on_every_channel(fresh: Path) -> None:
     and each message goes to an address of its own channel with consent."""
     import json
 
-    demo(fresh)
+    demo(fresh, clock=clock_at(datetime(2026, 12, 1, 10, 0)))
     engine = create_engine(f"sqlite:///{fresh / 'dispatcher.db'}")
     with engine.connect() as conn:
         granted = {(r.channel, r.address) for r in conn.execute(
@@ -107,3 +112,44 @@ def test_demo_reaches_customers_on_every_channel(fresh: Path) -> None:
             assert message["channel"] == channel
             assert (channel, message["to"]) in granted
     assert emails(fresh)
+
+
+def sent_local_times(folder: Path) -> list[datetime]:
+    """Each sent message's send time on its customer's own clock."""
+    engine = create_engine(f"sqlite:///{folder / 'dispatcher.db'}")
+    with engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.sent_at, customers.c.timezone)
+                            .join(customers, customers.c.id == outbox.c.customer_id)
+                            .where(outbox.c.status == "sent")).all()
+    engine.dispose()
+    return [sent.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(zone or "Europe/Kyiv"))
+            for sent, zone in rows]
+
+
+def test_demo_at_night_shows_the_messages_of_the_next_allowed_morning(fresh: Path) -> None:
+    # Given it is 02:30 in Kyiv (00:30 UTC), inside the shipped quiet hours (09:00-21:00)
+    out = " ".join(demo(fresh, clock=clock_at(datetime(2026, 12, 1, 0, 30))).split())
+    # Then the demo says it simulates the next allowed minute, and writes the messages
+    assert "It is 02:30 Europe/Kyiv, inside the shop's quiet hours" in out
+    assert "simulated clock as of 09:00 Europe/Kyiv" in out
+    files = messages(fresh)
+    assert len(files) > 50, out
+    assert f"written now: {len(files)} messages" in out
+    # none of them at night on the customer's own clock
+    times = sent_local_times(fresh)
+    assert len(times) == len(files)
+    assert all(9 <= t.hour < 21 for t in times), sorted({t.strftime("%H:%M %Z") for t in times})
+    # At 09:00 in Kyiv it is 08:00 in Warsaw and 02:00 in New York: those customers
+    # wait, and the demo says until when
+    assert "wait for the customer's quiet hours (the first at 09:00 Europe/Warsaw = " \
+           "10:00 Europe/Kyiv); run again after that time." in out
+
+
+def test_demo_in_the_afternoon_runs_on_the_real_time(fresh: Path) -> None:
+    # 14:00 in Kyiv: no simulation, the messages go out now
+    out = " ".join(demo(fresh, clock=clock_at(datetime(2026, 12, 1, 12, 0))).split())
+    assert "simulated" not in out
+    files = messages(fresh)
+    assert len(files) > 50 and f"written now: {len(files)} messages" in out
+    assert {t.strftime("%Y-%m-%d %H") for t in sent_local_times(fresh)
+            if t.tzinfo == ZoneInfo("Europe/Kyiv")} == {"2026-12-01 14"}

@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from dispatcher.app import load
+from dispatcher.clock import clock_at
 from dispatcher.planner import plan_run
 from dispatcher.policy.consent import history, opt_out_everywhere, record_consent
 from dispatcher.policy.forget import pseudonym
@@ -131,7 +132,8 @@ def test_opt_out_between_plan_and_send_stops_the_message(shop: Shop,
                        source="one-click")
         conn.execute(topic_optouts.insert().values(customer_id="c2", topic="offers",
                                                    source="preference page", created_at=NOW))
-    shop.cli("run-once", "win_back")  # same scheduled time: sends what was planned
+    # Same scheduled time (the clock pinned to NOW: at 11:00 Kyiv a new run would fire)
+    shop.cli("run-once", "win_back", clock=clock_at(NOW))  # sends what was planned
     # Then only c3 and c4 get it, and the other two rows say why
     assert sorted(smtp.handler.recipients()) == ["p3@example.com", "p4@example.com"]
     reasons = {r.customer_id: (r.status, r.reason) for r in outbox_rows(shop)}

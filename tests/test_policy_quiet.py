@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dispatcher.app import load, open_channels
+from dispatcher.clock import clock_at
 from dispatcher.config.policy_models import QuietHoursConfig
 from dispatcher.planner import plan_run
-from dispatcher.policy.quiet import next_allowed
+from dispatcher.policy.quiet import Slot, next_allowed
 from dispatcher.sender import Sender
 
 from .policy_peers import campaign, engine_of, outbox_rows, setup_shop
@@ -136,3 +137,37 @@ def test_row_coming_due_at_night_waits_for_the_morning(shop: Shop, smtp: SMTPSer
     assert (rows["flash"].status, rows["flash"].reason) == ("skipped", "quiet_hours_expired")
     send_at(shop, datetime(2026, 3, 9, 13, 0))
     assert smtp.handler.recipients() == ["jane@example.com"]
+
+
+def test_window_opening_inside_the_spring_gap_opens_at_the_jump() -> None:
+    # Kyiv, 2026-03-29: clocks jump from 03:00 EET to 04:00 EEST, so 03:30 never shows;
+    # at 02:00 EET (00:00 UTC) the first allowed minute of "03:30-21:00" is 04:00 EEST.
+    window = QuietHoursConfig.model_validate({"allowed": "03:30-21:00"}).allowed
+    slot = next_allowed(datetime(2026, 3, 29, 0, 0), "Europe/Kyiv", window)
+    assert local(slot.not_before, "Europe/Kyiv").strftime("%H:%M %Z") == "04:00 EEST"
+    assert slot == Slot(datetime(2026, 3, 29, 1, 0), True)
+    # New York, 2026-03-08, 02:00 EST -> 03:00 EDT: "02:30-21:00" opens at 03:00 EDT
+    window = QuietHoursConfig.model_validate({"allowed": "02:30-21:00"}).allowed
+    slot = next_allowed(datetime(2026, 3, 8, 5, 0), "America/New_York", window)
+    assert local(slot.not_before, "America/New_York").strftime("%H:%M %Z") == "03:00 EDT"
+
+
+def test_run_once_in_the_spring_gap_sends_at_the_first_allowed_minute(
+        shop: Shop, smtp: SMTPServer) -> None:
+    # Given a Kyiv customer and allowed hours 03:30-21:00
+    setup_shop(shop, smtp.port, campaign("win_back"),
+               'quiet_hours:\n  allowed: "03:30-21:00"\n', customers=CUSTOMERS[2:])
+    # When run-once runs at 02:00 EET on the night the clocks jump 03:00 -> 04:00
+    out = shop.cli("run-once", clock=clock_at(datetime(2026, 3, 29, 0, 0))).output
+    # Then the message waits for 04:00 EEST (01:00 UTC), not 03:30 EET read as 04:30 EEST
+    [row] = outbox_rows(shop)
+    assert (row.status, row.not_before) == ("pending", datetime(2026, 3, 29, 1, 0))
+    assert "1 message waits for the customer's quiet hours (the first at 04:00 " \
+           "Europe/Kyiv); run again after that time." in " ".join(out.split())
+    assert smtp.handler.received == []
+    # A pass at 03:58 EET still sends nothing; the one at 04:00 EEST sends it
+    shop.cli("run-once", "--wait-retries", "0", clock=clock_at(datetime(2026, 3, 29, 0, 58)))
+    assert smtp.handler.received == []
+    out = shop.cli("run-once", clock=clock_at(datetime(2026, 3, 29, 1, 0))).output
+    assert smtp.handler.recipients() == ["olena@example.com"]
+    assert "wait" not in out.split("uncertain")[-1]

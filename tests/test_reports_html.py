@@ -92,7 +92,7 @@ def test_html_report_is_self_contained_and_charts_match_the_table(html_shop: Sho
     page = Page()
     page.feed(target.read_text(encoding="utf-8"))
     assert page.external == []  # opens offline: nothing to fetch
-    assert page.figures == {"chart-cumulative": 1, "chart-uplift": 1}
+    assert page.figures == {"chart-funnel": 1, "chart-cumulative": 1, "chart-uplift": 1}
     assert {"cumulative-holdout", "cumulative-A", "cumulative-B", "uplift-A",
             "uplift-B"} <= page.gids
     converted = page.headers.index("converted")
@@ -107,6 +107,16 @@ def test_html_report_is_self_contained_and_charts_match_the_table(html_shop: Sho
         assert series["conversions"][-1] == table[arm][1]
         assert series["recipients"] == table[arm][0]
         assert series["conversions"] == sorted(series["conversions"])
+    # the funnel chart: one bar per arm and stage, from the table's numbers
+    stages = ("planned", "sent", "delivered", "clicked", "converted")
+    assert {f"funnel-{arm}-{stage}" for arm in table for stage in stages} <= page.gids
+    for row in data["funnel"]:
+        cells = page.rows[row["arm"]]
+        assert row["planned"] == table[row["arm"]][0]
+        assert row["converted"] == table[row["arm"]][1]
+        for stage in ("sent", "delivered", "clicked"):
+            assert row[stage] == int(cells[page.headers.index(stage)].replace(",", ""))
+        assert row["sent"] == (0 if row["arm"] == "holdout" else row["planned"])
     uplift = {row["arm"]: row for row in data["uplift"]}
     assert set(uplift) == {"A", "B"}
     assert uplift["B"]["low"] > 0  # B truly converts 8 points better than holdout

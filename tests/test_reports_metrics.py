@@ -65,9 +65,9 @@ def test_metrics_whole_shop_and_segment(shop: Shop) -> None:
     assert shop_wide["repeat_customer_rate"] == 50 / 371
     assert shop_wide["purchase_frequency"] == 421 / 371
     revenue = 218 * 100 + 50 * 50 + 153 * 100
-    assert shop_wide["revenue"] == revenue
-    assert shop_wide["average_order_value"] == revenue / 421
-    assert abs(shop_wide["customer_value"] - revenue / 371) < 1e-9
+    assert shop_wide["revenue"] == {"EUR": revenue}
+    assert shop_wide["average_order_value"] == {"EUR": revenue / 421}
+    assert abs(shop_wide["customer_value"]["EUR"] - revenue / 371) < 1e-9
     # gold: 100 retained + 20 lapsed at the start, 100 at the end, none new
     assert (gold["segment"], gold["customers_at_start"], gold["customers_at_end"],
             gold["new_customers"]) == ("gold", 120, 100, 0)

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
 from dispatcher.cli import app
-from dispatcher.store.schema import promo_codes
+from dispatcher.store.schema import promo_codes, tracked_links
 
 from .mechanics_peers import NOW, at, iso
 from .shop import ROOT
@@ -145,11 +145,20 @@ def test_every_mechanic_reaches_its_customer(shipped: Path) -> None:
     engine.dispose()
     assert code.startswith("HELLO-") and code in text(welcome)
     assert "Red roses x 3" in text(recipients("abandoned_cart")["carter"])
-    assert "1\u202f350.00 UAH" in text(recipients("abandoned_cart")["carter"])
+    assert "UAH\u00a01,350" in text(recipients("abandoned_cart")["carter"])
     fifth = text(recipients("nth_order")["fifth"])
     assert "№ 5" in fifth and "через 5 замовлень" in fifth
     assert str(recipients("vip_tier")["riser"]["Subject"]) == "Welcome to silver, Riser!"
-    assert "9 900.00 UAH more to gold" in text(recipients("vip_tier")["riser"])
+    assert "UAH\u00a09,900 more to gold" in text(recipients("vip_tier")["riser"])
     assert str(recipients("closed_sale")["vip"]["Subject"]).startswith("It is open")
-    assert "feedback?score=5" in text(recipients("post_purchase_survey")["surveyed"])
+    # A marketing campaign's links are tracked: the text links to /c/<token>, and the
+    # destinations on file are the survey's own links (with UTM tags).
+    survey = text(recipients("post_purchase_survey")["surveyed"])
+    assert "/c/" in survey and "feedback?score=" not in survey
+    engine = create_engine(f"sqlite:///{shipped / 'shop.db'}")
+    with engine.connect() as conn:
+        targets = list(conn.execute(select(tracked_links.c.url)).scalars())
+    engine.dispose()
+    assert any("feedback?score=5" in url and "utm_campaign=post_purchase_survey" in url
+               for url in targets)
 

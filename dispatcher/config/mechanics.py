@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from ..durations import Duration, parse_duration
+from ..money import Discount, is_currency_code, parse_discount
 
 
 class Strict(BaseModel):
@@ -91,7 +92,7 @@ class OrderDeliveredTrigger(Strict):
 
 
 class TierReachedTrigger(Strict):
-    """The customer is in a loyalty tier, reached by an order placed within ``within``."""
+    """An order placed within ``within`` took the customer into a higher loyalty tier."""
 
     within: Duration | None = timedelta(days=2)
 
@@ -185,8 +186,9 @@ class PromoConfig(Strict):
     length: int = Field(default=10, ge=6, le=32)
     alphabet: str = DEFAULT_ALPHABET
     valid_for: Duration = timedelta(days=14)
-    # Free text the templates can show ("15%", "200 грн"); the shop's checkout applies it.
-    discount: str = ""
+    # "15%" or "200 UAH": templates print it in their own language ("UAH 200", "200 ₴");
+    # the shop's checkout applies it.
+    discount: Annotated[Discount | None, BeforeValidator(parse_discount)] = None
 
     @field_validator("alphabet")
     @classmethod
@@ -225,6 +227,16 @@ class TierConfig(Strict):
 class LoyaltyConfig(Strict):
     reward_every: int | None = Field(default=None, ge=2, le=1000)  # every N-th order
     tiers: list[TierConfig] = Field(default_factory=list)  # lowest first
+    # ISO currency of the tiers' ``spent``: spent_to_next_tier is then an amount that
+    # each language formats ("UAH 3,800", "3 800 ₴").
+    currency: str | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        if value is not None and not is_currency_code(value):
+            raise ValueError(f"not an ISO 4217 currency code: {value!r} (like UAH, EUR)")
+        return value
 
     @field_validator("tiers")
     @classmethod

@@ -27,6 +27,7 @@ from .mechanics import (
     check_campaign,
 )
 from .policy_models import BouncesConfig, CapsConfig, CapSpec, QuietHoursConfig
+from .tracking import TrackingConfig, Utm, UtmSpec
 
 
 class Strict(BaseModel):
@@ -46,6 +47,15 @@ def _validate_timezone(name: str) -> str:
 TimeZoneName = Annotated[str, BeforeValidator(_validate_timezone)]
 
 
+def _validate_locale(name: Any) -> str:
+    from ..i18n import known_locale
+
+    found = known_locale(str(name))
+    if found is None:
+        raise ValueError(f"unknown locale {name!r} (use a language code like en or uk)")
+    return found
+
+
 
 
 class ShopConfig(Strict):
@@ -53,6 +63,8 @@ class ShopConfig(Strict):
     url: str = "https://shop.example"
     # Base URL of the dispatcher's own web app, used for unsubscribe and preference links.
     public_url: str = "http://localhost:8080"
+    # Language of the templates outside a locale folder: their plural forms and amounts.
+    locale: Annotated[str, BeforeValidator(_validate_locale)] = "en"
 
 
 class DatabaseConfig(Strict):
@@ -110,6 +122,15 @@ class CampaignConfig(Strict):
     salt: str | None = None
     attribution_window: Duration = timedelta(days=7)
     planned_recipients: int | None = Field(default=None, gt=0)
+    # Link tracking (dispatcher/tracking): clicks default to on for marketing, off for
+    # transactional; opens are off unless asked for; UTM tags on the shop's own links.
+    track_clicks: bool | None = None
+    track_opens: bool = False
+    utm: UtmSpec = Field(default_factory=Utm)
+
+    @property
+    def tracks_clicks(self) -> bool:
+        return self.kind == "marketing" if self.track_clicks is None else self.track_clicks
 
     @field_validator("schedule")
     @classmethod
@@ -145,6 +166,7 @@ class Config(Strict):
     caps: CapsConfig = Field(default_factory=CapsConfig)
     quiet_hours: QuietHoursConfig = Field(default_factory=QuietHoursConfig)
     bounces: BouncesConfig = Field(default_factory=BouncesConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @field_validator("database", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ..app import open_channels, open_store
+from ..clock import Clock, system_clock
 from ..config.errors import ConfigError
 from ..config.load import LoadedConfig, load_config
 from ..guard import ErrorRateGuard
@@ -28,7 +29,6 @@ from ..mechanics.schedule import plan_due
 from ..sender import Sender, SenderOptions
 from ..services import BACKGROUND_SERVICES
 from ..state import WebState
-from ..store.db import utcnow
 from .missed import catch_up
 from .schedule import install_jobs, make_scheduler
 from .sdnotify import notify
@@ -44,8 +44,11 @@ FIRE_BATCH_WINDOW = 0.5
 class Daemon:
     def __init__(self, loaded: LoadedConfig, host: str | None = None,
                  port: int | None = None, serve_http: bool = True,
-                 dispatch: bool = True) -> None:
+                 dispatch: bool = True, clock: Clock = system_clock) -> None:
         self.loaded = loaded
+        # "Now" for catch-up, planning and sending (the cron jobs themselves fire on
+        # APScheduler's real-time clock).
+        self.clock = clock
         # False for `dispatcher serve`: only the HTTP app and the background services
         # (unsubscribe links and webhooks for shops that send with the nightly one-shot).
         self.dispatch = dispatch
@@ -77,7 +80,7 @@ class Daemon:
         self._web_state = WebState(self.loaded, engine, {"daemon": self})
         try:
             if self.dispatch:
-                done = await asyncio.to_thread(catch_up, engine, self.loaded, utcnow())
+                done = await asyncio.to_thread(catch_up, engine, self.loaded, self.clock())
                 if done.planned:
                     self._wake.set()
                 self._scheduler = make_scheduler(self.loaded)
@@ -107,6 +110,7 @@ class Daemon:
             if server is not None:
                 server.should_exit = True
                 await _finish([server_task], timeout=5)
+            await asyncio.to_thread(self._web_state.close)  # e.g. queued clicks written
         finally:
             engine.dispose()
         log.info("stopped")
@@ -171,7 +175,7 @@ class Daemon:
 
     async def _plan(self, loaded: LoadedConfig, campaign: str) -> None:
         assert self._engine is not None
-        now = utcnow()
+        now = self.clock()
         try:
             # The cron's latest run; for a sequence, each step that is due now.
             results = await asyncio.to_thread(plan_due, self._engine, loaded, campaign, now)
@@ -199,7 +203,7 @@ class Daemon:
                     while not self._stop.is_set() and generation == self._generation:
                         self._wake.clear()
                         sender = Sender(self._engine, loaded, channels, options,
-                                        guard=self._guard)
+                                        clock=self.clock, guard=self._guard)
                         self._sender = sender
                         if self._stop.is_set():
                             sender.stop()

@@ -4,10 +4,12 @@ the personal promo code, each in the customer's locale and time zone."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from ..config.load import LoadedConfig
 from ..context import CustomerView, OrderStats
+from ..money import Money
 from .loyalty import progress
 from .offers import expires_at_utc, format_local
 from .promo import Promo
@@ -26,6 +28,10 @@ def mechanics_context(loaded: LoadedConfig, campaign_name: str, customer: Custom
     deadline = expires_at_utc(campaign, config.timezone)
     context: dict[str, Any] = standing.as_context()
     context["loyalty"] = standing
+    if config.loyalty.currency and standing.spent_to_next_tier is not None:
+        # an amount, so each language writes it its own way ("UAH 3,800", "3 800 ₴")
+        context["spent_to_next_tier"] = Money(Decimal(str(standing.spent_to_next_tier)),
+                                              config.loyalty.currency)
     # "" rather than undefined, so a shared footer can say {% if expires_at %}.
     context["expires_at"] = local(deadline) if deadline else ""
     context["expires_on"] = format_local(deadline, customer.locale, customer.timezone,

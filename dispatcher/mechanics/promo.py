@@ -3,8 +3,8 @@
 Issued at send time, one per outbox row (a retry reuses its code), drawn with
 ``secrets`` from the campaign's alphabet, and unique by the table's constraint:
 a collision is simply drawn again. The first imported order carrying a code
-redeems it; later ones do not. ``dispatcher promo export`` hands the codes to the
-shop's checkout.
+before it expires redeems it; later ones, and any after expiry, do not.
+``dispatcher promo export`` hands the codes to the shop's checkout.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..config.mechanics import PromoConfig
+from ..money import Discount
 from ..store.schema import orders, outbox, promo_codes
 
 MAX_DRAWS = 8
@@ -38,7 +39,7 @@ class PromoRequest:
 class Promo:
     code: str
     expires_at: datetime  # naive UTC
-    discount: str = ""
+    discount: Discount | None = None
 
 
 def generate_code(config: PromoConfig) -> str:
@@ -113,17 +114,21 @@ def _store_on_outbox(conn: Connection, issued: dict[int, tuple[str, datetime]]) 
 
 
 def record_redemptions(conn: Connection, rows: Iterable[Any]) -> int:
-    """Orders carrying a code redeem it, once: the earliest order wins, later ones don't."""
+    """Orders carrying a code redeem it, once: the earliest order wins, later ones don't.
+
+    Only within the code's validity: an order placed after ``expires_at`` is not a
+    redemption (the code stays open, so a valid order imported later still redeems it).
+    """
     candidates = [(r.promo_code.strip(), r.id, r.placed_at) for r in rows
                   if getattr(r, "promo_code", None)]
     if not candidates:
         return 0
     codes = sorted({code for code, _, _ in candidates})
-    open_codes = set(conn.execute(select(promo_codes.c.code).where(
-        promo_codes.c.code.in_(codes), promo_codes.c.redeemed_at.is_(None))).scalars())
+    open_codes = dict(conn.execute(select(promo_codes.c.code, promo_codes.c.expires_at).where(
+        promo_codes.c.code.in_(codes), promo_codes.c.redeemed_at.is_(None))).all())
     first: dict[str, tuple[str, datetime]] = {}
     for code, order_id, placed_at in sorted(candidates, key=lambda c: c[2]):
-        if code in open_codes and code not in first:
+        if code in open_codes and code not in first and placed_at <= open_codes[code]:
             first[code] = (order_id, placed_at)
     if not first:
         return 0
@@ -174,7 +179,7 @@ class PromoSummary:
     campaign: str
     issued: int
     redeemed: int
-    revenue: float
+    revenue: dict[str, float]  # per currency: amounts in different currencies never add
 
     @property
     def rate(self) -> float:
@@ -182,12 +187,23 @@ class PromoSummary:
 
 
 def summary(engine: Engine) -> list[PromoSummary]:
-    """Per campaign: codes issued, redeemed, and the revenue of the redeeming orders."""
+    """Per campaign: codes issued, redeemed, and the revenue of the redeeming orders
+    in each currency (one grouped statement)."""
     query = (
-        select(promo_codes.c.campaign, func.count(promo_codes.c.id),
-               func.count(promo_codes.c.redeemed_at), func.coalesce(func.sum(orders.c.total), 0))
+        select(promo_codes.c.campaign, orders.c.currency, func.count(promo_codes.c.id),
+               func.count(promo_codes.c.redeemed_at), func.sum(orders.c.total))
         .outerjoin(orders, orders.c.id == promo_codes.c.redeemed_order_id)
-        .group_by(promo_codes.c.campaign).order_by(promo_codes.c.campaign)
+        .group_by(promo_codes.c.campaign, orders.c.currency)
+        .order_by(promo_codes.c.campaign, orders.c.currency)
     )
+    issued: dict[str, int] = {}
+    redeemed: dict[str, int] = {}
+    revenue: dict[str, dict[str, float]] = {}
     with engine.connect() as conn:
-        return [PromoSummary(c, int(i), int(r), float(v)) for c, i, r, v in conn.execute(query)]
+        for campaign, currency, count, used, total in conn.execute(query):
+            issued[campaign] = issued.get(campaign, 0) + int(count)
+            redeemed[campaign] = redeemed.get(campaign, 0) + int(used)
+            money = revenue.setdefault(campaign, {})
+            if currency is not None:
+                money[currency] = float(total or 0)
+    return [PromoSummary(c, issued[c], redeemed[c], revenue[c]) for c in issued]

@@ -87,11 +87,38 @@ def customer_tier(loyalty: LoyaltyConfig) -> Any:
 
 
 def tier_reached(loyalty: LoyaltyConfig, within: Any, now: datetime) -> Any:
-    tiers = customer_tier(loyalty).subquery("customer_tiers")
-    query = select(tiers.c.customer_id, tiers.c.subject).where(tiers.c.subject.is_not(None))
+    """Customers whose order crossed into a tier, the newest such order within ``within``.
+
+    Each order is judged by the customer's totals up to and including it against the
+    totals up to and excluding it (running sums over the customer's orders in one
+    window-function pass). A customer who has been silver for months and orders again
+    crossed nothing; the order that took them from 4 000 to 5 500 crossed into silver.
+    ``within: null`` looks at every order ever (each member once, on their newest tier).
+    """
+    recent = select(orders.c.customer_id).where(orders.c.placed_at <= now)
     if within is not None:
-        query = query.where(tiers.c.last_order_at > now - within)
-    return query
+        recent = recent.where(orders.c.placed_at > now - within)
+    order_key = (orders.c.placed_at, orders.c.id)
+    running_totals = select(
+        orders.c.customer_id, orders.c.id, orders.c.placed_at, orders.c.total,
+        func.sum(orders.c.total).over(partition_by=orders.c.customer_id, order_by=order_key,
+                                      rows=(None, 0)).label("spent"),
+        func.row_number().over(partition_by=orders.c.customer_id, order_by=order_key)
+        .label("count"),
+    ).where(orders.c.placed_at <= now, orders.c.customer_id.in_(recent.distinct()))
+    running = running_totals.subquery("running_totals")
+    after = tier_sql(loyalty, running.c.spent, running.c.count)
+    before = tier_sql(loyalty, running.c.spent - running.c.total, running.c.count - 1)
+    crossings = select(
+        running.c.customer_id, after.label("subject"),
+        func.row_number().over(partition_by=running.c.customer_id,
+                               order_by=(running.c.placed_at.desc(), running.c.id.desc()))
+        .label("rank"),
+    ).where(after.is_not(None), func.coalesce(before, "") != after)
+    if within is not None:
+        crossings = crossings.where(running.c.placed_at > now - within)
+    newest = crossings.subquery("tier_crossings")
+    return select(newest.c.customer_id, newest.c.subject).where(newest.c.rank == 1)
 
 
 def trigger_select(trigger: TriggerConfig, loyalty: LoyaltyConfig, now: datetime) -> Any:

@@ -31,6 +31,7 @@ from channels.base import Gone
 from ..control import paused_campaigns_query
 from ..store.schema import outbox, runs
 from ..suppress import record_gone
+from ..tracking.delivery import delivered_at_send
 from .reachable import may_message, why_not
 from .states import OutboxStatus
 
@@ -239,7 +240,7 @@ def record(conn: Connection, records: Sequence[Record], now: datetime) -> None:
         "oid": r.outbox_id, "tok": r.token, "st": r.status, "rel": 1 if r.released else 0,
         "pid": r.provider_id, "rsn": r.reason, "ecl": r.error_class, "err": r.last_error,
         "nb": r.not_before, "sat": now if r.status == OutboxStatus.SENT else None,
-        "now": now,
+        "now": now, "dlv": delivered_at_send(r.channel, r.status),
     } for r in records])
     for r in records:
         if r.gone is not None:
@@ -259,6 +260,7 @@ _RECORD_OUTCOME = update(outbox).where(
                              outbox.c.not_before),
     sent_at=bindparam("sat", type_=outbox.c.sent_at.type), lease_until=None, leased_by=None,
     claim_token=None, updated_at=bindparam("now", type_=outbox.c.updated_at.type),
+    delivered=bindparam("dlv", type_=outbox.c.delivered.type),
     attempts=outbox.c.attempts - bindparam("rel"),
     send_started_at=case((_RELEASED, None), else_=outbox.c.send_started_at),
     # A skipped row no longer holds the campaign's once_per key.

@@ -27,6 +27,7 @@ from ..store.schema import (
     test_sends,
     topic_optouts,
 )
+from ..tracking.store import forget_engagement
 from .consent import suppress_many
 
 
@@ -36,6 +37,7 @@ class ForgetResult:
     addresses: int = 0
     outbox_rows: int = 0
     pseudonym: str = ""
+    engagement: int = 0  # click and open records deleted
 
 
 def pseudonym(customer_id: str) -> str:
@@ -51,6 +53,7 @@ def forget(conn: Connection, customer_id: str, now: datetime) -> ForgetResult:
         return ForgetResult(False)
     suppress_many(conn, [(ch, h, "erasure request", now) for ch, h in held], "erased")
     alias = pseudonym(customer_id)
+    engagement = forget_engagement(conn, customer_id)  # before the rows change hands
     conn.execute(update(outbox).where(outbox.c.customer_id == customer_id,
                                       outbox.c.status == OutboxStatus.PENDING)
                  .values(status=OutboxStatus.SKIPPED, reason="erased", dedupe_key=None,
@@ -69,7 +72,7 @@ def forget(conn: Connection, customer_id: str, now: datetime) -> ForgetResult:
     for table in (topic_optouts, addresses, carts):
         conn.execute(delete(table).where(table.c.customer_id == customer_id))
     conn.execute(delete(customers).where(customers.c.id == customer_id))
-    return ForgetResult(True, len(held), int(moved.rowcount or 0), alias)
+    return ForgetResult(True, len(held), int(moved.rowcount or 0), alias, engagement)
 
 
 def _keep_orders(conn: Connection, customer_id: str, alias: str, now: datetime) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..links import LinkClaims
 from ..store.schema import addresses, customers, suppressions, topic_optouts
+from ..tracking.store import set_tracking, tracking_allowed
 from .consent import record_consent
 
 
@@ -33,6 +34,7 @@ class Preferences:
     linked_address_id: int  # the address the link was sent to
     addresses: list[AddressChoice] = field(default_factory=list)
     topics_off: set[str] = field(default_factory=set)
+    tracking: bool = True  # clicks and opens are recorded (switch: tracking_optouts)
 
 
 def mask(channel: str, address: str) -> str:
@@ -75,6 +77,7 @@ def load_preferences(conn: Connection, claims: LinkClaims) -> Preferences | None
             row.consent == "granted" and row.suppressed is None))
     prefs.topics_off = set(conn.execute(select(topic_optouts.c.topic).where(
         topic_optouts.c.customer_id == claims.customer_id)).scalars())
+    prefs.tracking = tracking_allowed(conn, claims.customer_id)
     return prefs
 
 
@@ -90,9 +93,12 @@ def unsubscribe(conn: Connection, claims: LinkClaims, source: str, now: datetime
 
 def save_preferences(conn: Connection, prefs: Preferences, receive: set[int],
                      topics: Iterable[str], topics_on: set[str], labels: dict[int, str],
-                     now: datetime) -> None:
+                     now: datetime, tracking: bool | None = None) -> None:
     """Apply the submitted form: ``receive`` = address ids ticked, ``topics_on`` =
-    topics ticked out of ``topics`` shown. Only what changed is recorded."""
+    topics ticked out of ``topics`` shown, ``tracking`` = the click-recording switch
+    (None: not on the form). Only what changed is recorded."""
+    if tracking is not None:
+        set_tracking(conn, prefs.customer_id, tracking, "preference page", now)
     for choice in prefs.addresses:
         wanted = choice.address_id in receive
         if wanted != choice.receiving:

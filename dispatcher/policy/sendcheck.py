@@ -22,7 +22,7 @@ from sqlalchemy import Connection, bindparam, select, true, tuple_, update
 from ..config.load import LoadedConfig
 from ..outbox.states import OutboxStatus
 from ..store.schema import customers, outbox, topic_optouts
-from .quiet import Slot, campaign_deadline, next_allowed
+from .quiet import QUIET_HOURS_REASON, Slot, campaign_deadline, next_allowed
 
 
 @dataclass
@@ -89,4 +89,4 @@ def _quiet_hours(conn: Connection, loaded: LoadedConfig, rows: Sequence[Any], no
             status=OutboxStatus.PENDING, not_before=bindparam("nb"),
             attempts=outbox.c.attempts - 1, lease_until=None, leased_by=None,
             claim_token=None, updated_at=now,
-            reason="waiting for the customer's quiet hours to end"), later)
+            reason=QUIET_HOURS_REASON), later)

@@ -14,12 +14,13 @@ from ..experiments.assign import HOLDOUT, TREATMENT, experiment_record
 from ..store.db import utcnow
 from ..store.schema import report_views
 from .attribution import NO_ARM, ArmCounts, arm_counts, conversions_by_day
+from .funnel import Funnel, build_funnel, click_verdict, count_funnel
+from .power import Effect, Sensitivity, describe, sensitivity
 from .sqltime import day_of
 from .stats import (
     Comparison,
     Interval,
     mean_and_variance,
-    sample_size_needed,
     two_proportions,
     welch,
     wilson,
@@ -31,13 +32,22 @@ FEW_CONVERSIONS = 5  # below this the normal approximations are unreliable
 
 
 @dataclass
+class Revenue:
+    """One arm's revenue in one currency: total, per recipient, and vs the baseline."""
+
+    total: float
+    mean: float  # per recipient
+    variance: float
+    comparison: Comparison | None = None  # Welch's t-test vs the baseline arm
+
+
+@dataclass
 class ArmReport:
     counts: ArmCounts
     rate_ci: Interval
-    revenue_mean: float
-    revenue_variance: float
+    # Per currency, in the order the report shows them; never added across currencies.
+    revenue: dict[str, Revenue] = field(default_factory=dict)
     conversion: Comparison | None = None  # vs the baseline arm
-    revenue: Comparison | None = None
 
     @property
     def name(self) -> str:
@@ -59,7 +69,10 @@ class ABReport:
     verdict: str
     warnings: list[str] = field(default_factory=list)
     timeline: dict[str, list[tuple[date, int]]] = field(default_factory=dict)
-    more_needed: int | None = None
+    # Not significant yet: what the test can detect now, and what a named effect needs.
+    not_yet: list[Sensitivity] | None = None
+    funnel: Funnel | None = None  # planned, sent, delivered, clicked per arm
+    click_verdict: str = ""
     # Confidence level of the uplift intervals: 95%, Bonferroni-widened when several
     # variants are compared with one baseline, so an interval that excludes zero
     # agrees with the verdict.
@@ -74,7 +87,8 @@ class ABReport:
 
 
 def build_report(engine: Engine, loaded: LoadedConfig, campaign_name: str,
-                 now: datetime | None = None, record_view: bool = True) -> ABReport:
+                 now: datetime | None = None, record_view: bool = True,
+                 mde: Effect | None = None) -> ABReport:
     now = now or utcnow()
     campaign = loaded.config.campaigns[campaign_name]
     window = campaign.attribution_window
@@ -84,6 +98,8 @@ def build_report(engine: Engine, loaded: LoadedConfig, campaign_name: str,
         counts = arm_counts(conn, campaign_name, window, now, salt)
         timeline = conversions_by_day(conn, campaign_name, window, salt, now)
         earlier_views = _earlier_view_days(conn, campaign_name, now)
+        engagement = count_funnel(conn, campaign_name, salt, now,
+                                  loaded.config.tracking.burst_window)
     order = _arm_order(list(campaign.variants), counts)
     arms = [_arm(counts[name]) for name in order]
     baseline = _baseline(order)
@@ -95,7 +111,10 @@ def build_report(engine: Engine, loaded: LoadedConfig, campaign_name: str,
                 _compare(arm, base, level)
     report = ABReport(campaign_name, now, window, baseline, arms, "", timeline=timeline,
                       uplift_level=level)
-    report.verdict, report.more_needed = _verdict(report)
+    report.verdict, report.not_yet = _verdict(report, mde)
+    report.funnel = build_funnel(engagement, order, ALPHA, mde)
+    report.click_verdict = click_verdict(report.funnel, _label,
+                                         orders_decided=report.not_yet is None)
     report.warnings = _warnings(report, campaign.planned_recipients, earlier_views, now)
     if record_view:
         total = sum(a.counts.recipients for a in arms)
@@ -120,20 +139,27 @@ def _baseline(order: list[str]) -> str | None:
 
 
 def _arm(counts: ArmCounts) -> ArmReport:
-    mean, variance = mean_and_variance(counts.recipients, counts.revenue,
-                                       counts.revenue_squares)
-    return ArmReport(counts, wilson(counts.converted, counts.recipients), mean, variance)
+    revenue = {}
+    for currency, total in counts.revenue.items():
+        mean, variance = mean_and_variance(counts.recipients, total,
+                                           counts.revenue_squares[currency])
+        revenue[currency] = Revenue(total, mean, variance)
+    return ArmReport(counts, wilson(counts.converted, counts.recipients), revenue)
 
 
 def _compare(arm: ArmReport, base: ArmReport, level: float) -> None:
     a, b = arm.counts, base.counts
     z = NormalDist().inv_cdf(1 - (1 - level) / 2)
     arm.conversion = two_proportions(a.converted, a.recipients, b.converted, b.recipients, z)
-    arm.revenue = welch(arm.revenue_mean, arm.revenue_variance, a.recipients,
-                        base.revenue_mean, base.revenue_variance, b.recipients, level)
+    for currency, mine in arm.revenue.items():
+        theirs = base.revenue.get(currency)
+        if theirs is not None:
+            mine.comparison = welch(mine.mean, mine.variance, a.recipients,
+                                    theirs.mean, theirs.variance, b.recipients, level)
 
 
-def _verdict(report: ABReport) -> tuple[str, int | None]:
+def _verdict(report: ABReport,
+             mde: Effect | None = None) -> tuple[str, list[Sensitivity] | None]:
     if report.baseline is None:
         if not report.arms:
             return "No recipients yet.", None
@@ -153,24 +179,20 @@ def _verdict(report: ABReport) -> tuple[str, int | None]:
         return (f"{_label(win.name)} wins: {win.rate:.1%} converted vs {base.rate:.1%} in "
                 f"{_label(base.name)} ({_points(c.diff)}, {report.uplift_label} "
                 f"{_points(c.diff_ci.low)} to "
-                f"{_points(c.diff_ci.high)}; {_p(c.p_value)})."), 0
+                f"{_points(c.diff_ci.high)}; {_p(c.p_value)})."), None
     if significant:
         worse = significant[0]
         assert worse.conversion is not None
         return (f"{_label(worse.name)} converts worse than {_label(base.name)}: "
-                f"{worse.rate:.1%} vs {base.rate:.1%} ({_p(worse.conversion.p_value)})."), 0
-    needed: list[int] = []
-    for arm in contenders:
-        ratio = arm.counts.recipients / base.counts.recipients if base.counts.recipients else 1
-        total = sample_size_needed(base.rate, arm.rate, ratio or 1, alpha)
-        if total is not None:
-            have = arm.counts.recipients + base.counts.recipients
-            needed.append(max(0, round(total) - have))
-    if not needed:
-        return ("Not significant yet: no difference in conversion observed so far.", None)
-    more = min(needed)
-    return (f"Not significant yet, about {more:,} more recipients needed to tell the arms "
-            f"apart at the observed rates (80% power, {_level(alpha)} significance)."), more
+                f"{worse.rate:.1%} vs {base.rate:.1%} ({_p(worse.conversion.p_value)})."), None
+    # No "N more recipients needed" from the observed difference: under no real effect
+    # that difference is noise and the advice would extend a null test forever.
+    seen = [sensitivity("conversion", arm.name, arm.counts.recipients, base.name,
+                        base.counts.converted, base.counts.recipients, alpha, mde)
+            for arm in contenders]
+    if not seen:
+        return "Not significant yet: no recipients to compare.", None
+    return "Not significant yet. " + describe(seen, _label), seen
 
 
 def _warnings(report: ABReport, planned: int | None, earlier_days: int,
@@ -211,10 +233,6 @@ def _earlier_view_days(conn: Any, campaign: str, now: datetime) -> int:
     days = (select(func.count(func.distinct(day_of(report_views.c.viewed_at))))
             .where(report_views.c.campaign == campaign, report_views.c.viewed_at < start_of_today))
     return int(conn.execute(days).scalar() or 0)
-
-
-def _level(alpha: float) -> str:
-    return f"{alpha * 100:.3g}%"
 
 
 def _label(arm: str) -> str:

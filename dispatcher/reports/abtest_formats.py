@@ -11,28 +11,58 @@ from rich.console import Console
 from rich.table import Table
 
 from .abtest import ABReport, ArmReport
+from .funnel import OPENS_NOTE, ArmFunnel
 from .stats import Comparison, Interval
 
 COLUMNS = ("arm", "recipients", "delivered", "failed", "pending", "opted_out", "converted",
-           "conversion_rate", "rate_ci_low", "rate_ci_high", "revenue", "revenue_per_recipient",
+           "conversion_rate", "rate_ci_low", "rate_ci_high",
            "uplift", "uplift_ci_low", "uplift_ci_high", "relative_uplift",
            "relative_uplift_ci_low", "relative_uplift_ci_high", "p_value",
-           "revenue_uplift", "revenue_uplift_ci_low", "revenue_uplift_ci_high",
-           "revenue_p_value")
+           # the engagement funnel (reports/funnel.py)
+           "sent", "clicked", "clicks", "bot_clicked", "bot_clicks", "click_rate",
+           "click_rate_ci_low", "click_rate_ci_high", "click_uplift", "click_uplift_ci_low",
+           "click_uplift_ci_high", "click_p_value", "opened_unreliable")
+# Revenue columns, once per currency in the report (``revenue_UAH``, ...).
+REVENUE_COLUMNS = ("revenue", "revenue_per_recipient", "revenue_uplift",
+                   "revenue_uplift_ci_low", "revenue_uplift_ci_high", "revenue_p_value")
 
 
-def arm_row(arm: ArmReport) -> dict[str, Any]:
+def _funnel_of(report: ABReport, name: str) -> ArmFunnel:
+    found = report.funnel.arm(name) if report.funnel else None
+    return found or ArmFunnel(name)
+
+
+def arm_row(arm: ArmReport, funnel: ArmFunnel | None = None) -> dict[str, Any]:
     c = arm.counts
+    engaged = (funnel or ArmFunnel(arm.name)).as_dict()
     row: dict[str, Any] = {
-        "arm": arm.name, "recipients": c.recipients, "delivered": c.delivered,
+        "arm": arm.name, "recipients": c.recipients, "delivered": engaged["delivered"],
         "failed": c.failed, "pending": c.pending, "opted_out": c.opted_out,
         "converted": c.converted, "conversion_rate": arm.rate,
         "rate_ci_low": arm.rate_ci.low, "rate_ci_high": arm.rate_ci.high,
-        "revenue": round(c.revenue, 2), "revenue_per_recipient": arm.revenue_mean,
     }
     row.update(_comparison("uplift", "relative_uplift", "p_value", arm.conversion))
-    revenue = _comparison("revenue_uplift", None, "revenue_p_value", arm.revenue)
-    row.update(revenue)
+    row["revenue"] = {currency: {"total": round(r.total, 2), "per_recipient": r.mean,
+                                 **_comparison("uplift", None, "p_value", r.comparison)}
+                      for currency, r in arm.revenue.items()}
+    row.update({k: v for k, v in engaged.items() if k in COLUMNS and k not in row})
+    return row
+
+
+def currencies(report: ABReport) -> list[str]:
+    return sorted({c for arm in report.arms for c in arm.revenue})
+
+
+def _csv_row(arm: ArmReport, names: list[str], funnel: ArmFunnel) -> dict[str, Any]:
+    row = arm_row(arm, funnel)
+    revenue = row.pop("revenue")
+    for currency in names:
+        figures = revenue.get(currency, {})
+        values = (figures.get("total"), figures.get("per_recipient"), figures.get("uplift"),
+                  figures.get("uplift_ci_low"), figures.get("uplift_ci_high"),
+                  figures.get("p_value"))
+        row.update({f"{column}_{currency}": value
+                    for column, value in zip(REVENUE_COLUMNS, values, strict=True)})
     return row
 
 
@@ -61,9 +91,16 @@ def as_dict(report: ABReport) -> dict[str, Any]:
         "attribution_window_days": report.attribution_window.total_seconds() / 86400,
         "baseline": report.baseline,
         "uplift_confidence_level": report.uplift_level,
-        "arms": [arm_row(a) for a in report.arms],
+        "arms": [arm_row(a, _funnel_of(report, a.name)) for a in report.arms],
         "verdict": report.verdict,
-        "more_recipients_needed": report.more_needed,
+        "not_yet": None if report.not_yet is None else
+        {"conversion": [s.as_dict() for s in report.not_yet]},
+        "funnel": [_funnel_of(report, a.name).as_dict() for a in report.arms],
+        "click_baseline": report.funnel.baseline if report.funnel else None,
+        "click_verdict": report.click_verdict,
+        "click_not_yet": None if not report.funnel or report.funnel.not_yet is None else
+        [s.as_dict() for s in report.funnel.not_yet],
+        "opens_note": OPENS_NOTE,
         "warnings": report.warnings,
         "conversions_by_day": {arm: [[d.isoformat(), n] for d, n in days]
                                for arm, days in report.timeline.items()},
@@ -76,10 +113,13 @@ def to_json(report: ABReport) -> str:
 
 def to_csv(report: ABReport) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    names = currencies(report)
+    columns = [*COLUMNS, *(f"{c}_{cur}" for cur in names for c in REVENUE_COLUMNS)]
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for arm in report.arms:
-        writer.writerow({k: ("" if v is None else v) for k, v in arm_row(arm).items()})
+        row = _csv_row(arm, names, _funnel_of(report, arm.name))
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     return buffer.getvalue()
 
 
@@ -105,6 +145,12 @@ def p_value(value: float | None) -> str:
     return "<0.0001" if value < 0.0001 else f"{value:.4f}"
 
 
+def _welch(arm: ArmReport, currency: str, show: Any) -> str:
+    """A cell of the revenue comparison in one currency ("" for the baseline)."""
+    figures = arm.revenue.get(currency)
+    return show(figures.comparison) if figures and figures.comparison else ""
+
+
 def print_table(report: ABReport, console: Console) -> None:
     """One column per arm, one line per measure: fits a terminal with any number of measures."""
     days = report.attribution_window.total_seconds() / 86400
@@ -118,24 +164,42 @@ def print_table(report: ABReport, console: Console) -> None:
     def line(label: str, cell: Any) -> None:
         table.add_row(label, *(cell(arm) for arm in report.arms))
 
-    line("recipients", lambda a: f"{a.counts.recipients:,}")
-    line("delivered", lambda a: f"{a.counts.delivered:,}")
+    def funnel(a: ArmReport) -> ArmFunnel:
+        return _funnel_of(report, a.name)
+
+    line("planned", lambda a: f"{a.counts.recipients:,}")
+    line("sent", lambda a: f"{funnel(a).sent:,}")
+    line("delivered", lambda a: f"{funnel(a).delivered:,}")
     line("failed", lambda a: f"{a.counts.failed:,}")
+    line("clicked", lambda a: f"{funnel(a).clicked:,}")
+    line("click rate", lambda a: pct(funnel(a).ctr))
+    line("  95% CI", lambda a: interval(funnel(a).ctr_ci, pct))
+    line("click uplift", lambda a: points(c.diff) if (c := funnel(a).comparison) else "")
+    line("bot clicks", lambda a: f"{funnel(a).bot_clicks:,}")
+    line("opened (unrel.)", lambda a: f"{funnel(a).opened:,}")
     line("opted out after", lambda a: f"{a.counts.opted_out:,}")
     line("converted", lambda a: f"{a.counts.converted:,}")
     line("conversion rate", lambda a: pct(a.rate))
     line("  95% CI", lambda a: interval(a.rate_ci, pct))
     ci = f"  {report.uplift_label}"
-    line("revenue / recipient", lambda a: money(a.revenue_mean))
+    for cur in currencies(report):
+        line(f"revenue / recipient, {cur}",
+             lambda a, cur=cur: money(a.revenue[cur].mean) if cur in a.revenue else "-")
     line("uplift", lambda a: points(a.conversion.diff) if a.conversion else "")
     line(ci, lambda a: interval(a.conversion.diff_ci, points) if a.conversion else "")
     line("relative uplift", lambda a: pct(a.conversion.relative) if a.conversion else "")
     line(ci, lambda a: interval(a.conversion.relative_ci, pct) if a.conversion else "")
     line("p (z-test)", lambda a: p_value(a.conversion.p_value) if a.conversion else "")
-    line("revenue uplift", lambda a: f"{a.revenue.diff:+,.2f}" if a.revenue else "")
-    line(ci, lambda a: interval(a.revenue.diff_ci, money) if a.revenue else "")
-    line("p (Welch t)", lambda a: p_value(a.revenue.p_value) if a.revenue else "")
+    for cur in currencies(report):
+        line(f"revenue uplift, {cur}",
+             lambda a, cur=cur: _welch(a, cur, lambda c: f"{c.diff:+,.2f}"))
+        line(ci, lambda a, cur=cur: _welch(a, cur, lambda c: interval(c.diff_ci, money)))
+        line(f"p (Welch t), {cur}", lambda a, cur=cur: _welch(a, cur, lambda c: p_value(c.p_value)))
     console.print(table)
     console.print(report.verdict, style="bold", markup=False, highlight=False)
+    if report.click_verdict:
+        console.print(report.click_verdict, markup=False, highlight=False)
+    if any(_funnel_of(report, a.name).opened for a in report.arms):
+        console.print(OPENS_NOTE, markup=False, highlight=False)
     for warning in report.warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)

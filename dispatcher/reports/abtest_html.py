@@ -15,7 +15,22 @@ from datetime import date, timedelta
 from typing import Any
 
 from .abtest import ABReport
-from .abtest_formats import interval, money, p_value, pct, points
+from .abtest_formats import currencies, interval, money, p_value, pct, points
+from .funnel import OPENS_NOTE, ArmFunnel
+
+FUNNEL_STAGES = ("planned", "sent", "delivered", "clicked", "converted")
+
+
+def funnel_data(report: ABReport) -> list[dict[str, Any]]:
+    """Per arm, each stage's count (clicked: people, bots apart)."""
+    out = []
+    for arm in report.arms:
+        f = (report.funnel.arm(arm.name) if report.funnel else None) or ArmFunnel(arm.name)
+        out.append({"arm": arm.name, "planned": arm.counts.recipients, "sent": f.sent,
+                    "delivered": f.delivered, "clicked": f.clicked,
+                    "converted": arm.counts.converted, "bot_clicked": f.bot_clicked,
+                    "opened": f.opened})
+    return out
 
 
 def chart_data(report: ABReport) -> dict[str, Any]:
@@ -38,7 +53,7 @@ def chart_data(report: ABReport) -> dict[str, Any]:
               for a in report.arms if a.conversion is not None]
     return {"days": [d.isoformat() for d in span], "cumulative": cumulative,
             "uplift": uplift, "baseline": report.baseline,
-            "uplift_label": report.uplift_label}
+            "uplift_label": report.uplift_label, "funnel": funnel_data(report)}
 
 
 def _svg(figure: Any) -> str:
@@ -93,6 +108,33 @@ def _uplift_chart(data: dict[str, Any]) -> str:
     return _svg(figure)
 
 
+def _funnel_chart(data: dict[str, Any]) -> str:
+    """Grouped bars: each arm's stages as a share of its planned recipients."""
+    from matplotlib.figure import Figure
+
+    rows = data["funnel"]
+    figure = Figure(figsize=(7.5, 1.2 + 0.45 * len(FUNNEL_STAGES) * max(1, len(rows)) / 2))
+    axes = figure.subplots()
+    height = 0.8 / max(1, len(rows))
+    for index, row in enumerate(rows):
+        planned = row["planned"] or 1
+        shares = [100 * row[stage] / planned for stage in FUNNEL_STAGES]
+        ys = [stage + index * height for stage in range(len(FUNNEL_STAGES))]
+        bars = axes.barh(ys, shares, height=height, label=f"{row['arm']} (n={planned:,})")
+        for stage, bar in zip(FUNNEL_STAGES, bars, strict=True):
+            bar.set_gid(f"funnel-{row['arm']}-{stage}")
+    axes.set_yticks([i + 0.4 - height / 2 for i in range(len(FUNNEL_STAGES))],
+                    list(FUNNEL_STAGES))
+    axes.invert_yaxis()
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("% of planned recipients (clicked: people; machines apart)")
+    axes.set_title("Funnel per arm")
+    axes.grid(axis="x", alpha=0.3)
+    if rows:
+        axes.legend(loc="lower right", frameon=False)
+    return _svg(figure)
+
+
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#222}
 table{border-collapse:collapse;margin:1rem 0;font-size:.8rem}
@@ -108,24 +150,33 @@ figure{margin:1.5rem 0}
 def render_html(report: ABReport) -> str:
     data = chart_data(report)
     e = html.escape
-    head = ("arm", "recipients", "delivered", "failed", "opted out", "converted",
-            "conversion", "95% CI", "revenue / recipient", "uplift", report.uplift_label,
-            "relative",
-            "p", "revenue uplift", "p (revenue)")
+    names = currencies(report)
+    head = ("arm", "recipients", "sent", "delivered", "clicked", "click rate", "click 95% CI",
+            "bot clicks", "failed", "opted out", "converted",
+            "conversion", "95% CI", *(f"revenue / recipient, {c}" for c in names), "uplift",
+            report.uplift_label, "relative", "p",
+            *(h for c in names for h in (f"revenue uplift, {c}", f"p (revenue), {c}")))
     rows = []
     for arm in report.arms:
-        c, conv, rev = arm.counts, arm.conversion, arm.revenue
+        c, conv = arm.counts, arm.conversion
+        revenue = [arm.revenue.get(cur) for cur in names]
+        f = (report.funnel.arm(arm.name) if report.funnel else None) or ArmFunnel(arm.name)
         cells = [arm.name + (" (baseline)" if arm.name == report.baseline else ""),
-                 f"{c.recipients:,}", f"{c.delivered:,}", f"{c.failed:,}", f"{c.opted_out:,}",
+                 f"{c.recipients:,}", f"{f.sent:,}", f"{f.delivered:,}", f"{f.clicked:,}",
+                 pct(f.ctr), interval(f.ctr_ci, pct), f"{f.bot_clicks:,}",
+                 f"{c.failed:,}", f"{c.opted_out:,}",
                  f"{c.converted:,}", pct(arm.rate), interval(arm.rate_ci, pct),
-                 money(arm.revenue_mean),
+                 *(money(r.mean if r else None) for r in revenue),
                  points(conv.diff) if conv else "", interval(conv.diff_ci, points) if conv else "",
-                 pct(conv.relative) if conv else "", p_value(conv.p_value) if conv else "",
-                 f"{rev.diff:+,.2f}" if rev else "", p_value(rev.p_value) if rev else ""]
+                 pct(conv.relative) if conv else "", p_value(conv.p_value) if conv else ""]
+        for r in revenue:
+            rev = r.comparison if r else None
+            cells += [f"{rev.diff:+,.2f}" if rev else "", p_value(rev.p_value) if rev else ""]
         rows.append(f'<tr data-arm="{e(arm.name)}">'
                     + "".join(f"<td>{e(v)}</td>" for v in cells) + "</tr>")
     warnings = "".join(f'<p class="warning">{e(w)}</p>' for w in report.warnings)
-    charts = f'<figure id="chart-cumulative">{_cumulative_chart(data)}</figure>'
+    charts = f'<figure id="chart-funnel">{_funnel_chart(data)}</figure>'
+    charts += f'<figure id="chart-cumulative">{_cumulative_chart(data)}</figure>'
     if data["uplift"]:
         charts += f'<figure id="chart-uplift">{_uplift_chart(data)}</figure>'
     days = report.attribution_window.total_seconds() / 86400
@@ -138,7 +189,10 @@ def render_html(report: ABReport) -> str:
 <p>Orders within {days:g} days of the message (holdout: of when it would have been sent).
 Generated {report.generated_at:%Y-%m-%d %H:%M} UTC.</p>
 <p class="verdict">{e(report.verdict)}</p>
+{f'<p class="verdict" id="click-verdict">{e(report.click_verdict)}</p>'
+ if report.click_verdict else ""}
 {warnings}
+{f'<p class="note">{e(OPENS_NOTE)}</p>' if any(r["opened"] for r in data["funnel"]) else ""}
 <div class="scroll"><table id="arms">
 <thead><tr>{"".join(f"<th>{e(h)}</th>" for h in head)}</tr></thead>
 <tbody>{"".join(rows)}</tbody></table></div>

@@ -3,8 +3,9 @@
 A row converts when the customer orders within the campaign's attribution window
 after the message was sent (for holdout rows: after the time it would have been
 sent, the row's ``not_before``), or when anyone redeems the personal promo code the
-row carried (``outbox.data['promo_code']``) after it. Rows are grouped by arm in the
-database; only one line per arm (and per arm and day for the timeline) leaves it.
+row carried (``outbox.data['promo_code']``) after it and before the code expired.
+Rows are grouped by arm in the database; only one line per arm (and per arm and day
+for the timeline) leaves it. Revenue is summed per currency, never across currencies.
 
 Every non-skipped row of the campaign counts as a recipient of its arm: failed
 sends stay in their arm (intention to treat), so a flaky channel cannot flatter a
@@ -13,7 +14,7 @@ variant by dropping the customers it failed to reach.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -31,7 +32,7 @@ from sqlalchemy import (
 )
 
 from ..store.schema import addresses, metadata, orders, outbox, runs, suppressions
-from .sqltime import day_of, within_after
+from .sqltime import day_of, not_after, within_after
 
 NO_ARM = "all"  # the arm name when a campaign runs no experiment
 
@@ -45,8 +46,10 @@ class ArmCounts:
     pending: int = 0
     opted_out: int = 0
     converted: int = 0
-    revenue: float = 0.0
-    revenue_squares: float = 0.0
+    # Per currency (amounts in different currencies are never added): the sum of each
+    # recipient's attributed revenue, and of its square (for the variance).
+    revenue: dict[str, float] = field(default_factory=dict)
+    revenue_squares: dict[str, float] = field(default_factory=dict)
     window_open: int = 0  # recipients whose attribution window has not closed yet
     last_window_end: datetime | None = None
 
@@ -78,13 +81,26 @@ def _personal_code() -> Any:
     return func.coalesce(in_data, code)
 
 
+def _code_still_valid() -> Any:
+    """The order carrying a code was placed before that code's ``expires_at`` (a code
+    with no issue record, written into the row by hand, has no known expiry)."""
+    issued = metadata.tables.get("promo_codes")
+    if issued is None:
+        return literal(True)
+    expires = (select(issued.c.expires_at).where(issued.c.code == orders.c.promo_code)
+               .limit(1).scalar_subquery())
+    return or_(expires.is_(None), not_after(orders.c.placed_at, expires))
+
+
 def per_row(campaign: str, window: timedelta, salt: str | None = None,
-            until: datetime | None = None) -> Any:
+            until: datetime | None = None, by_currency: bool = False) -> Any:
     """One row per recipient: arm, status, anchor, converted, revenue, first order.
 
     ``salt``: only rows planned under this experiment (a new salt starts a new one, and
     the old arms must not mix into it); None: every row of the campaign.
     ``until``: count orders placed up to this moment only (the report "as of" a time).
+    ``by_currency``: one row per recipient and order currency (``currency`` column,
+    NULL without orders), so revenue is summed within one currency only.
     """
     anchor = func.coalesce(outbox.c.sent_at, outbox.c.not_before)
     promo = _personal_code()
@@ -92,7 +108,8 @@ def per_row(campaign: str, window: timedelta, salt: str | None = None,
         and_(orders.c.customer_id == outbox.c.customer_id,
              within_after(orders.c.placed_at, anchor, literal(int(window.total_seconds())))),
         and_(promo.is_not(None), orders.c.promo_code == promo,
-             within_after(orders.c.placed_at, anchor, literal(10 * 365 * 86400))),
+             within_after(orders.c.placed_at, anchor, literal(10 * 365 * 86400)),
+             _code_still_valid()),
     )
     if until is not None:
         attributed = and_(orders.c.placed_at <= until, attributed)
@@ -109,8 +126,10 @@ def per_row(campaign: str, window: timedelta, salt: str | None = None,
         and_(addresses.c.consent == "withdrawn", addresses.c.consent_at >= anchor),
     )
     arm = func.coalesce(outbox.c.variant, NO_ARM)
+    currency = [orders.c.currency] if by_currency else []
     return (
         select(
+            *[c.label("currency") for c in currency],
             outbox.c.id.label("row_id"),
             arm.label("arm"),
             _outcome().label("status"),
@@ -126,7 +145,7 @@ def per_row(campaign: str, window: timedelta, salt: str | None = None,
                *([] if salt is None else [outbox.c.run_id.in_(
                    select(runs.c.id).where(runs.c.campaign == campaign,
                                            runs.c.experiment["salt"].as_string() == salt))]))
-        .group_by(outbox.c.id, arm, _outcome(), anchor, addresses.c.channel,
+        .group_by(outbox.c.id, arm, *currency, _outcome(), anchor, addresses.c.channel,
                   addresses.c.address_hash, addresses.c.consent, addresses.c.consent_at)
         .subquery("recipient_rows")
     )
@@ -145,22 +164,38 @@ def arm_counts(conn: Connection, campaign: str, window: timedelta, now: datetime
             func.sum(case((rows.c.status.in_(("pending", "sending")), 1), else_=0)),
             func.sum(rows.c.opted_out),
             func.sum(converted),
-            func.sum(rows.c.revenue),
-            func.sum(rows.c.revenue * rows.c.revenue),
             func.sum(case((rows.c.anchor > now - window, 1), else_=0)),
             func.max(rows.c.anchor),
         )
         .group_by(rows.c.arm)
     )
     out: dict[str, ArmCounts] = {}
-    for (arm, n, sent, failed, pending, opted, conv, revenue, squares, open_, last) in \
-            conn.execute(query):
+    for (arm, n, sent, failed, pending, opted, conv, open_, last) in conn.execute(query):
         last_anchor = _dt(last)
         out[arm] = ArmCounts(arm, int(n), int(sent or 0), int(failed or 0), int(pending or 0),
-                             int(opted or 0), int(conv or 0), float(revenue or 0),
-                             float(squares or 0), int(open_ or 0),
-                             last_anchor + window if last_anchor else None)
+                             int(opted or 0), int(conv or 0), window_open=int(open_ or 0),
+                             last_window_end=last_anchor + window if last_anchor else None)
+    _add_revenue(conn, out, campaign, window, now, salt)
     return out
+
+
+def _add_revenue(conn: Connection, counts: dict[str, ArmCounts], campaign: str,
+                 window: timedelta, now: datetime, salt: str | None) -> None:
+    """Each arm's revenue sums per currency; every currency seen in any arm is given to
+    every arm (as 0), so the arms can be compared in it."""
+    rows = per_row(campaign, window, salt, now, by_currency=True)
+    query = (select(rows.c.arm, rows.c.currency, func.sum(rows.c.revenue),
+                    func.sum(rows.c.revenue * rows.c.revenue))
+             .where(rows.c.currency.is_not(None))
+             .group_by(rows.c.arm, rows.c.currency))
+    sums = conn.execute(query).all()
+    for arm in counts.values():
+        for currency in sorted({c for _, c, _, _ in sums}):
+            arm.revenue[currency] = arm.revenue_squares[currency] = 0.0
+    for arm_name, currency, total, squares in sums:
+        if arm_name in counts:
+            counts[arm_name].revenue[currency] = float(total or 0)
+            counts[arm_name].revenue_squares[currency] = float(squares or 0)
 
 
 def conversions_by_day(conn: Connection, campaign: str, window: timedelta,

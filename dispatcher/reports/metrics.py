@@ -2,15 +2,17 @@
 
     repeat customer rate = customers with 2+ orders in the period / customers with 1+
     purchase frequency   = orders in the period / unique customers who ordered in it
-    average order value  = revenue / orders
-    customer value       = purchase frequency x average order value
+    average order value  = revenue / orders, per currency
+    customer value       = purchase frequency x average order value, per currency
+                           (= revenue in that currency / customers who ordered)
     retention rate       = (customers at period end - new customers in the period)
                            / customers at period start
 
 "A customer at time T" is someone who ordered within the ``active`` window before T
 (default 365 days, never shorter than the period, so everyone who orders in the period
 is a customer at its end). "New" means the customer's first order ever falls in the
-period. One grouped statement computes every count.
+period. One grouped statement computes every count, a second the orders and revenue
+per currency: amounts in different currencies are never added together.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Float, and_, case, cast, func, select
+from sqlalchemy import Engine, and_, case, func, select
 
 from ..config.load import LoadedConfig
 from ..segments.sql import SegmentSQL
@@ -42,7 +44,8 @@ class Metrics:
     end: datetime
     segment: str | None
     orders: int
-    revenue: float
+    revenue: dict[str, float]  # per currency, e.g. {"UAH": 1200.0, "USD": 30.0}
+    orders_by_currency: dict[str, int]
     customers_ordered: int
     repeat_customers: int
     customers_at_start: int
@@ -58,13 +61,13 @@ class Metrics:
         return ratio(self.orders, self.customers_ordered)
 
     @property
-    def average_order_value(self) -> float | None:
-        return ratio(self.revenue, self.orders)
+    def average_order_value(self) -> dict[str, float | None]:
+        return {c: ratio(v, self.orders_by_currency[c]) for c, v in self.revenue.items()}
 
     @property
-    def customer_value(self) -> float | None:
-        pf, aov = self.purchase_frequency, self.average_order_value
-        return pf * aov if pf is not None and aov is not None else None
+    def customer_value(self) -> dict[str, float | None]:
+        # purchase frequency x AOV in one currency = that currency's revenue per customer
+        return {c: ratio(v, self.customers_ordered) for c, v in self.revenue.items()}
 
     @property
     def retention_rate(self) -> float | None:
@@ -75,7 +78,9 @@ class Metrics:
         return {
             "segment": self.segment, "from": self.start.isoformat(),
             "to": self.end.isoformat(), "orders": self.orders,
-            "revenue": round(self.revenue, 2), "customers_ordered": self.customers_ordered,
+            "orders_by_currency": self.orders_by_currency,
+            "revenue": {c: round(v, 2) for c, v in self.revenue.items()},
+            "customers_ordered": self.customers_ordered,
             "repeat_customers": self.repeat_customers,
             "customers_at_start": self.customers_at_start,
             "customers_at_end": self.customers_at_end, "new_customers": self.new_customers,
@@ -96,19 +101,20 @@ def compute_metrics(engine: Engine, loaded: LoadedConfig, start: datetime, end: 
     per_customer = select(
         orders.c.customer_id,
         func.sum(case((in_period, 1), else_=0)).label("period_orders"),
-        func.sum(case((in_period, cast(orders.c.total, Float)), else_=0.0)).label("revenue"),
         func.min(orders.c.placed_at).label("first_order_at"),
         func.max(case((active_start, 1), else_=0)).label("active_start"),
         func.max(case((active_end, 1), else_=0)).label("active_end"),
     ).where(orders.c.placed_at < end)
+    by_currency = select(orders.c.currency, func.count(), func.sum(orders.c.total)) \
+        .where(in_period).group_by(orders.c.currency).order_by(orders.c.currency)
     if segment is not None:
         members = SegmentSQL(loaded.segments, end, loaded.config.timezone).select_ids(segment)
         per_customer = per_customer.where(orders.c.customer_id.in_(members.scalar_subquery()))
+        by_currency = by_currency.where(orders.c.customer_id.in_(members.scalar_subquery()))
     rows = per_customer.group_by(orders.c.customer_id).subquery("per_customer")
     is_new = and_(rows.c.first_order_at >= start, rows.c.first_order_at < end)
     query = select(
         func.coalesce(func.sum(rows.c.period_orders), 0),
-        func.coalesce(func.sum(rows.c.revenue), 0.0),
         func.coalesce(func.sum(case((rows.c.period_orders >= 1, 1), else_=0)), 0),
         func.coalesce(func.sum(case((rows.c.period_orders >= 2, 1), else_=0)), 0),
         func.coalesce(func.sum(rows.c.active_start), 0),
@@ -116,6 +122,9 @@ def compute_metrics(engine: Engine, loaded: LoadedConfig, start: datetime, end: 
         func.coalesce(func.sum(case((is_new, 1), else_=0)), 0),
     )
     with engine.connect() as conn:
-        n_orders, revenue, ordered, repeat, at_start, at_end, new = conn.execute(query).one()
-    return Metrics(start, end, segment, int(n_orders), float(revenue), int(ordered),
+        n_orders, ordered, repeat, at_start, at_end, new = conn.execute(query).one()
+        currencies = conn.execute(by_currency).all()
+    return Metrics(start, end, segment, int(n_orders),
+                   {c: float(total or 0) for c, _, total in currencies},
+                   {c: int(count) for c, count, _ in currencies}, int(ordered),
                    int(repeat), int(at_start), int(at_end), int(new))

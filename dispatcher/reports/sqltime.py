@@ -31,6 +31,25 @@ def _within_default(element: within_after, compiler: Any, **kw: Any) -> str:
             f"{moment} <= {anchor} + ({seconds}) * INTERVAL '1 second')")
 
 
+class not_after(FunctionElement[bool]):
+    """``moment <= limit`` as instants (SQLite compares the text otherwise)."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+@compiles(not_after, "sqlite")
+def _not_after_sqlite(element: not_after, compiler: Any, **kw: Any) -> str:
+    moment, limit = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(julianday({moment}) <= julianday({limit}))"
+
+
+@compiles(not_after)
+def _not_after_default(element: not_after, compiler: Any, **kw: Any) -> str:
+    moment, limit = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({moment} <= {limit})"
+
+
 class day_of(FunctionElement[Any]):
     """The calendar day (UTC) of a timestamp."""
 
@@ -46,3 +65,22 @@ def _day_sqlite(element: day_of, compiler: Any, **kw: Any) -> str:
 @compiles(day_of)
 def _day_default(element: day_of, compiler: Any, **kw: Any) -> str:
     return f"CAST({compiler.process(element.clauses, **kw)} AS DATE)"
+
+
+class at_most_after(FunctionElement[bool]):
+    """``moment <= anchor + seconds`` (NULL when either is NULL)."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+@compiles(at_most_after, "sqlite")
+def _at_most_sqlite(element: at_most_after, compiler: Any, **kw: Any) -> str:
+    moment, anchor, seconds = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(julianday({moment}) <= julianday({anchor}) + ({seconds}) / 86400.0)"
+
+
+@compiles(at_most_after)
+def _at_most_default(element: at_most_after, compiler: Any, **kw: Any) -> str:
+    moment, anchor, seconds = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({moment} <= {anchor} + ({seconds}) * INTERVAL '1 second')"

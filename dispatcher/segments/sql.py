@@ -252,8 +252,7 @@ class SegmentSQL:
         zone_of = func.coalesce(customers.c.timezone, self.default_timezone)
         groups: dict[date, list[str]] = {}
         for zone in sorted(available_timezones()):
-            local = datetime.now(ZoneInfo(zone)).date() if self.now is None else \
-                self.now.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(zone)).date()
+            local = self.now.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(zone)).date()
             groups.setdefault(local, []).append(zone)
         default_date = self.now.replace(tzinfo=ZoneInfo("UTC")).astimezone(
             ZoneInfo(self.default_timezone)).date()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -166,6 +167,10 @@ outbox = Table(
     Column("delivery_status", String(16)),
     Column("delivery_code", String(32)),
     Column("delivery_at", DateTime),
+    # One answer per message to "did it arrive?": true when the channel confirmed it
+    # (SMTP 250, push service 201, Telegram ok at send; SMS from Twilio's 'delivered'
+    # callback), false when it failed or came back undelivered, NULL while unknown.
+    Column("delivered", Boolean),
     UniqueConstraint("campaign", "step", "dedupe_key"),
     Index("ix_outbox_status_not_before", "status", "not_before"),
     Index("ix_outbox_customer_created", "customer_id", "created_at"),
@@ -289,4 +294,53 @@ report_views = Table(
     Column("recipients", Integer, nullable=False),
     Column("viewed_at", DateTime, nullable=False),
     Index("ix_report_views_campaign", "campaign", "viewed_at"),
+)
+
+# Link tracking (dispatcher/tracking): the destinations of one sent message's rewritten
+# links, written before it is sent. A click's signed token names (outbox_id, link); the
+# redirect goes here, never to anything the request carries.
+tracked_links = Table(
+    "tracked_links",
+    metadata,
+    Column("outbox_id", BigInteger, primary_key=True),
+    Column("link", Integer, primary_key=True),
+    Column("url", Text, nullable=False),
+)
+
+# Every request to a tracked link, people and machines alike. ``bot`` names why a click
+# is not a person's (head | bot | scanner | prefetch), NULL otherwise; the report also
+# counts a message's burst (every link clicked within seconds of delivery) as bots.
+clicks = Table(
+    "clicks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("outbox_id", BigInteger, nullable=False),
+    Column("link", Integer, nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("agent", String(16), nullable=False),  # user agent class, never the agent itself
+    Column("bot", String(16)),
+    Index("ix_clicks_outbox_id", "outbox_id"),
+)
+
+# Email opens (the 1x1 image of campaigns with track_opens): unreliable, since mail
+# clients and privacy proxies fetch images unopened; reported, never used for a verdict.
+opens = Table(
+    "opens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("outbox_id", BigInteger, nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("agent", String(16), nullable=False),
+    Index("ix_opens_outbox_id", "outbox_id"),
+)
+
+# Customers who switched click and open recording off on the preference page: their
+# links still work, nothing about their clicks is stored.
+tracking_optouts = Table(
+    "tracking_optouts",
+    metadata,
+    Column("customer_id", String(64), ForeignKey("customers.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("source", Text),
+    Column("created_at", DateTime, nullable=False),
 )

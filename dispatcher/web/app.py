@@ -29,6 +29,7 @@ ROUTE_MODULES: list[str] = [
     "dispatcher.web.bounces:routes",
     "dispatcher.web.metrics:routes",
     "dispatcher.web.push_routes:routes",
+    "dispatcher.web.tracking:routes",
 ]
 
 

@@ -25,6 +25,9 @@ TEXT: dict[str, dict[str, str]] = {
         "channel_label": "{channel}: {address}",
         "save": "Save preferences",
         "saved": "Your preferences are saved.",
+        "tracking": "Links in our messages",
+        "tracking_label": "Record which links I open (it helps us send fewer, better "
+                          "messages); links work either way",
         "email": "Email", "sms": "SMS", "telegram": "Telegram", "webpush": "Browser notifications",
     },
     "uk": {
@@ -45,6 +48,10 @@ TEXT: dict[str, dict[str, str]] = {
         "channel_label": "{channel}: {address}",
         "save": "Зберегти",
         "saved": "Налаштування збережено.",
+        "tracking": "Посилання в наших повідомленнях",
+        "tracking_label": "Запам'ятовувати, якими посиланнями я користуюся (так ми "
+                          "надсилатимемо менше й доречніше); посилання працюють у будь-якому "
+                          "разі",
         "email": "Email", "sms": "SMS", "telegram": "Telegram", "webpush": "Сповіщення в браузері",
     },
 }

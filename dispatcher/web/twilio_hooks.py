@@ -28,6 +28,7 @@ from ..optout import ConsentChange, apply_consent_change
 from ..store.db import utcnow
 from ..store.schema import outbox
 from ..suppress import record_gone
+from ..tracking.delivery import delivered_from_receipt
 from .app import WebState
 
 log = logging.getLogger("dispatcher.twilio")
@@ -127,7 +128,7 @@ def record_delivery(state: WebState, sid: str, status: str, error_code: str | No
             return False  # callbacks can arrive out of order
         conn.execute(update(outbox).where(outbox.c.id == row.id).values(
             delivery_status=status[:16], delivery_code=error_code, delivery_at=now,
-            updated_at=now))
+            delivered=delivered_from_receipt(status), updated_at=now))
         if error_code and error_code.isdigit() and status in ("undelivered", "failed"):
             outcome = classify_twilio_code(int(error_code))
             if isinstance(outcome, Gone):

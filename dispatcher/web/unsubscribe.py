@@ -113,12 +113,13 @@ async def _save(state: WebState, request: Request, claims: LinkClaims) -> HTMLRe
         return _gone(state)
     receive = {int(str(v)) for v in form.getlist("address") if str(v).isdigit()}
     topics_on = {str(v) for v in form.getlist("topic")}
+    tracking = ("tracking" in form) if "tracking_shown" in form else None
     labels = {a.address_id: _label(_t(prefs), a) for a in prefs.addresses}
 
     def write() -> Preferences | None:
         with state.engine.begin() as conn:
             save_preferences(conn, prefs, receive, _topics(state), topics_on, labels,
-                             utcnow())
+                             utcnow(), tracking)
         return _load(state, claims)
 
     updated = await asyncio.to_thread(write)
@@ -144,10 +145,16 @@ def _form(state: WebState, request: Request, prefs: Preferences, saved: bool) ->
         f"</label></div>"
         for topic in _topics(state))
     status = f"<p role=\"status\">{t['saved']}</p>" if saved else ""
+    tracking_box = (
+        f"<input type=\"hidden\" name=\"tracking_shown\" value=\"1\">"
+        f"<div><input type=\"checkbox\" id=\"tracking\" name=\"tracking\" value=\"on\""
+        f"{' checked' if prefs.tracking else ''}>"
+        f"<label for=\"tracking\">{t['tracking_label']}</label></div>")
     body = (
         f"{status}<form method=\"post\" action=\"/preferences/{token}\">"
         f"<fieldset><legend>{t['channels']}</legend>{channel_boxes}</fieldset>"
         f"<fieldset><legend>{t['topics']}</legend>{topic_boxes}</fieldset>"
+        f"<fieldset><legend>{t['tracking']}</legend>{tracking_box}</fieldset>"
         f"<button type=\"submit\">{t['save']}</button></form>"
     )
     return page(200, state.loaded.config.shop.name, prefs.locale, "preferences_title", body)
