@@ -98,7 +98,7 @@ def prebuilt_messages(config: str, count: int) -> list[tuple[str, bytes]]:
 
     loaded = load_config(config)
     campaign = loaded.config.campaigns["win_back"]
-    renderer = TemplateRenderer(loaded.templates_dir)
+    renderer = TemplateRenderer(loaded.templates)
     from_address = "Bench Shop <shop@bench.example>"
     samples: list[RenderedMessage] = []
     for customer, stats in SAMPLE_CUSTOMERS:

@@ -23,12 +23,12 @@ import time
 from functools import lru_cache
 
 from .base import RenderedMessage
+from .email_headers import MAX_LINE as _MAX_LINE
+from .email_headers import UNSAFE as _UNSAFE
+from .email_headers import HeaderTooLong, encoded_words, fold_ascii, unstructured
 from .email_mime import build_mime, message_id, sender_domain
 
-_MAX_LINE = 998  # RFC 5322 line limit (without CRLF); longer body lines are base64-encoded
-_FOLD = 78  # recommended header line length
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
-_UNSAFE = re.compile(r"[\r\n\x00]")
 
 
 class Unsupported(Exception):
@@ -144,7 +144,7 @@ def _address(addr: str, name: str | None) -> bytes:
             quoted = name.replace("\\", "\\\\").replace('"', '\\"')
             return f'"{quoted}" <{addr}>'.encode()
         return f"{name} <{addr}>".encode()
-    return _encoded_words(name) + f" <{addr}>".encode()
+    return encoded_words(name) + f" <{addr}>".encode()
 
 
 _date_cache: tuple[int, bytes] = (0, b"")
@@ -161,47 +161,16 @@ def _date() -> bytes:
 
 @lru_cache(maxsize=4096)
 def _header(name: str, value: str) -> bytes:
-    """One header, RFC 2047-encoded when not ASCII, folded; cached (subjects repeat)."""
-    if _UNSAFE.search(value) or "=?" in value:
-        raise Unsupported(name)
-    if value.isascii():
-        return _fold_ascii(f"{name}: {value}")
-    return f"{name}: ".encode() + _encoded_words(value)
+    """One unstructured header, encoded and folded (channels/email_headers.py); cached
+    (subjects repeat)."""
+    try:
+        return unstructured(name, value)
+    except ValueError:
+        raise Unsupported(name) from None  # a line break: the stdlib refuses it too
 
 
 def _fold_ascii(line: str) -> bytes:
-    if len(line) <= _FOLD:
-        return line.encode()
-    out: list[str] = []
-    name, _, value = line.partition(": ")
-    words = value.split(" ")
-    current = f"{name}: {words[0]}"  # the first word stays on the header's line
-    for word in words[1:]:
-        if len(current) + 1 + len(word) > _FOLD:
-            out.append(current)
-            current = word
-        else:
-            current = f"{current} {word}"
-    out.append(current)
-    if any(len(part) > _MAX_LINE for part in out):
-        raise Unsupported(line.split(":", 1)[0])
-    return "\r\n ".join(out).encode()
-
-
-def _encoded_words(text: str) -> bytes:
-    """=?utf-8?b?...?= words of at most 75 characters, never splitting a character."""
-    words: list[bytes] = []
-    chunk = ""
-    for ch in text:
-        if len((chunk + ch).encode("utf-8")) > 39:  # 39 bytes -> 52 base64 chars
-            words.append(_word(chunk))
-            chunk = ch
-        else:
-            chunk += ch
-    if chunk:
-        words.append(_word(chunk))
-    return b"\r\n ".join(words)
-
-
-def _word(chunk: str) -> bytes:
-    return b"=?utf-8?b?" + base64.b64encode(chunk.encode("utf-8")) + b"?="
+    try:
+        return fold_ascii(line)
+    except HeaderTooLong:
+        raise Unsupported(line.split(":", 1)[0]) from None

@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 
 from .base import RenderedMessage
+from .email_headers import EncodedHeader
 
 
 def message_id(message: RenderedMessage, domain: str) -> str:
@@ -34,7 +35,10 @@ def build_mime(message: RenderedMessage, from_address: str,
     if reply_to:
         mime["Reply-To"] = reply_to
     subject = message.subject or ""
-    mime["Subject"] = f"[TEST] {subject}" if message.is_test else subject
+    # Encoded and folded by our rule: the stdlib's refolding loses spaces next to
+    # encoded words (channels/email_headers.py).
+    mime["Subject"] = EncodedHeader("Subject", f"[TEST] {subject}" if message.is_test
+                                    else subject)
     mime["Date"] = email.utils.formatdate(localtime=False)
     mime["Message-ID"] = message_id(message, sender_domain(from_address))
     mime["X-Dispatcher-Campaign"] = message.campaign

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
+
+from dispatcher.durations import Timeout
 
 from .base import ChannelSettings
 
@@ -20,9 +22,18 @@ class EmailSettings(ChannelSettings):
     from_address: str = Field(default="Shop <shop@example.com>", alias="from")
     reply_to: str | None = None
     pool_size: int = Field(default=4, ge=1, le=100)
-    timeout: float = 30.0
+    timeout: Timeout = 30.0
     # mailto: address for the List-Unsubscribe header (RFC 2369/8058)
     unsubscribe_mailto: str | None = None
+
+    @field_validator("host", "port", "username", "password", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """``${SMTP_USERNAME:-}`` with the variable unset gives "": no AUTH at all (a
+        relay without AUTH refuses a login), not a login with an empty name."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     def uses_file(self) -> bool:
         return self.transport == "file" or (self.transport is None and not self.host)

@@ -7,8 +7,10 @@ file email backend): a person can read exactly what would have been sent.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +49,7 @@ class FileChannel(Channel):
         ident = f"{message.outbox_id}" if message.outbox_id is not None else uuid.uuid4().hex
         if message.is_test:
             ident = f"test-{uuid.uuid4().hex[:12]}"
-        folder = self.directory / self.channel / message.campaign
+        folder = self.directory / self.channel / _folder_name(message.campaign)
         target = folder / f"{ident}{self._suffix}"
         await asyncio.to_thread(_write_atomically, folder, target, body)
         return f"file:{target}"
@@ -59,6 +61,17 @@ class FileChannel(Channel):
         if isinstance(error, OSError):
             return Fail(f"cannot write: {error.strerror}", systemic=True)
         return Fail(type(error).__name__)
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+
+
+def _folder_name(campaign: str) -> str:
+    """The campaign's name as one path segment. The config refuses other names; should
+    one get here anyway, it is never used raw (``../../x`` would leave the folder)."""
+    if _PLAIN_NAME.fullmatch(campaign):
+        return campaign
+    return "campaign-" + hashlib.sha256(campaign.encode()).hexdigest()[:16]
 
 
 def _write_atomically(folder: Path, target: Path, body: bytes) -> None:

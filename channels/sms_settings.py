@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from dispatcher.durations import Timeout
+
 from .base import ChannelSettings, RenderedMessage
 from .sms_segments import count_segments
 
@@ -23,7 +25,7 @@ class SmsSettings(ChannelSettings):
     status_callback: str | None = None
     # Another API host (a regional proxy, or a loopback server in tests).
     base_url: str = TWILIO_API
-    timeout: float = Field(default=15.0, gt=0)
+    timeout: Timeout = 15.0
     # A message longer than this many segments is not sent (validate: error; send: skip).
     max_segments: int = Field(default=4, ge=1, le=10)
     price_per_segment: Decimal | None = Field(default=None, ge=0)

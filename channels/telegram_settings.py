@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from dispatcher.durations import Rate
+from dispatcher.durations import Rate, Timeout
 
 from .base import ChannelSettings
 
@@ -21,7 +21,7 @@ class TelegramSettings(ChannelSettings):
     # Telegram allows about 30 messages/s per bot and 1 message/s per chat.
     rate: Rate | None = 30.0
     per_recipient_rate: Rate = 1.0
-    timeout: float = Field(default=15.0, gt=0)
+    timeout: Timeout = 15.0
     disable_link_preview: bool = False
     # Long polling for /stop and /start (seconds the Bot API holds each getUpdates).
     poll_timeout: int = Field(default=30, ge=0, le=50)

@@ -18,6 +18,8 @@ Failures (RFC 8030 and what FCM / Mozilla autopush / Apple answer)::
     no connection (refused, DNS, TLS, connect timeout)   Retry: never sent
     timeout or dropped connection after the request      Unknown: may have been pushed
     bad keys, bad endpoint   Gone(INVALIDATE): the stored subscription cannot be used
+    refused host  Fail (Gone(INVALIDATE) when the URL itself can never be sent to):
+                  not a public push service (webpush_hosts.py); nothing sent
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from pywebpush import WebPusher, WebPushException
 from dispatcher.push_payload import encode_payload
 
 from .base import Channel, Fail, Gone, GoneAction, Outcome, RenderedMessage, Retry, Unknown
+from .webpush_guard import PublicOnlyResolver, endpoint_guard
+from .webpush_hosts import Lookup, PushEndpointRefused
 from .webpush_settings import WebPushSettings
 from .webpush_vapid import VapidSigner, audience
 
@@ -70,9 +74,13 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 class WebPushChannel(Channel):
     name = "push"
 
-    def __init__(self, settings: WebPushSettings) -> None:
+    def __init__(self, settings: WebPushSettings, lookup: Lookup | None = None) -> None:
         assert settings.vapid_private_key is not None and settings.vapid_subject is not None
         self.settings = settings
+        # Every connection is checked against the push host rules (channels/webpush_guard.py);
+        # ``lookup`` replaces the system DNS resolver (tests give a fake one).
+        self._policy = settings.host_policy()
+        self._lookup = lookup
         self._signer = VapidSigner(settings.vapid_private_key.get_secret_value(),
                                    settings.vapid_subject)
         self._session: aiohttp.ClientSession | None = None
@@ -84,8 +92,10 @@ class WebPushChannel(Channel):
             limit = self.settings.concurrency
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit,
-                                               ttl_dns_cache=300),
+                                               ttl_dns_cache=300,
+                                               resolver=PublicOnlyResolver(self._lookup)),
                 timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
+                middlewares=(endpoint_guard(self._policy),),
             )
         return self._session
 
@@ -129,6 +139,10 @@ class WebPushChannel(Channel):
 
 def classify_push_error(error: BaseException) -> Outcome:
     """Pure: map a push service answer or a local error to an Outcome."""
+    if isinstance(error, PushEndpointRefused):  # refused before connecting: nothing sent
+        if error.address_invalid:
+            return Gone(GoneAction.INVALIDATE, str(error))
+        return Fail(str(error))
     if isinstance(error, PushRejected):
         status, code = error.status, str(error.status)
         if status in (404, 410):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from dispatcher.durations import Duration
+from dispatcher.durations import Duration, Timeout
 
 from .base import ChannelSettings, RenderedMessage
+from .webpush_hosts import UNSAFE_DEV_ENV, PushHostPolicy, dev_origin, valid_service_pattern
 
 # Push services keep an undelivered message at most four weeks (FCM's limit).
 MAX_TTL = timedelta(days=28)
@@ -27,13 +29,17 @@ class WebPushSettings(ChannelSettings):
     # How long the push service keeps a message for an offline browser (TTL header).
     ttl: Duration = timedelta(days=1)
     urgency: Literal["very-low", "low", "normal", "high"] = "normal"
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: Timeout = 30.0
     # Browser origins allowed to call the subscribe endpoints (CORS); the shop's own
     # origin (shop.url) is always allowed.
     allowed_origins: list[str] = Field(default_factory=list)
-    # A subscription may name an http:// endpoint only when this is set (loopback
-    # testing); real push services are https and anything else is refused.
-    allow_http_endpoints: bool = False
+    # Push services besides the browsers' own (channels/webpush_hosts.py): host names,
+    # or "*.example.com" for any subdomain. Endpoints elsewhere are refused.
+    push_services: list[str] = Field(default_factory=list)
+    # UNSAFE, development only: loopback origins ("http://127.0.0.1:8123", or ":*" for
+    # any port) accepted as push services; refused unless the environment also has
+    # DISPATCHER_UNSAFE_DEV_PUSH_SERVICES=1, so a copied development config cannot enable it.
+    unsafe_dev_push_services: list[str] = Field(default_factory=list)
     # How long a subscribe token minted for a page stays valid.
     subscribe_token_max_age: Duration = timedelta(days=7)
 
@@ -65,6 +71,30 @@ class WebPushSettings(ChannelSettings):
             raise ValueError(f"must be a mailto: address or an https: URL, got {value!r}")
         return value
 
+    @field_validator("push_services")
+    @classmethod
+    def _services(cls, value: list[str]) -> list[str]:
+        bad = [entry for entry in value if not valid_service_pattern(entry.lower())]
+        if bad:
+            raise ValueError(f"not a host name (or *.domain): {', '.join(map(repr, bad))}; "
+                             "IP addresses and local names cannot be push services")
+        return [entry.lower() for entry in value]
+
+    @field_validator("unsafe_dev_push_services")
+    @classmethod
+    def _dev_services(cls, value: list[str]) -> list[str]:
+        if not value:
+            return value
+        if os.environ.get(UNSAFE_DEV_ENV) != "1":
+            raise ValueError(f"for development only: set {UNSAFE_DEV_ENV}=1 in the "
+                             "environment as well to allow pushing to a loopback service")
+        bad = [entry for entry in value if dev_origin(entry) is None]
+        if bad:
+            raise ValueError(f"only loopback origins with a port, such as "
+                             f"http://127.0.0.1:8123 or http://[::1]:*; got "
+                             f"{', '.join(map(repr, bad))}")
+        return value
+
     @field_validator("ttl")
     @classmethod
     def _ttl(cls, value: timedelta) -> timedelta:
@@ -81,6 +111,10 @@ class WebPushSettings(ChannelSettings):
             raise ValueError("vapid_subject is required with a VAPID key "
                              "(e.g. mailto:ops@shop.example)")
         return self
+
+    def host_policy(self) -> PushHostPolicy:
+        """Which push endpoints may be stored and sent to."""
+        return PushHostPolicy.build(self.push_services, self.unsafe_dev_push_services)
 
     def send_time_skip(self, message: RenderedMessage) -> str | None:
         # Sent anyway, the push service would answer 413; a recorded skip says why.

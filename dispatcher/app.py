@@ -15,7 +15,7 @@ from channels.base import Channel
 from channels.registry import build_channel
 
 from .config.load import LoadedConfig, load_config
-from .store.db import make_engine, migrate
+from .store.db import open_engine
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -25,9 +25,9 @@ def config_path(explicit: str | None) -> Path:
 
 
 def open_store(loaded: LoadedConfig) -> Engine:
-    engine = make_engine(loaded.database_url(), echo=loaded.config.database.echo)
-    migrate(engine)
-    return engine
+    """The engine, schema up to date; DatabaseUnavailable (a message without the
+    password) when the database cannot be opened."""
+    return open_engine(loaded.database_url(), echo=loaded.config.database.echo)
 
 
 def load(explicit: str | None) -> LoadedConfig:

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from . import cli_options
+from .cli_errors import DispatcherGroup, fail, report_config_error
+from .cli_output import make_console
 from .config.errors import ConfigError
 from .config.load import LoadedConfig
 
@@ -20,15 +22,18 @@ if TYPE_CHECKING:
     from .clock import Clock
     from .waiting import Waiting
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(cls=DispatcherGroup, add_completion=False, no_args_is_help=True,
                   help="Retention campaign dispatcher: plan, send and measure campaigns.")
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # located errors stay one line
+# Text as written (no markup, no emoji codes, control characters escaped), never
+# hard-wrapped; tables as wide as their content in a pipe (dispatcher/cli_output.py).
+console = make_console()
+err_console = make_console(stderr=True)
 
 ConfigOption = Annotated[str | None, typer.Option("--config", "-c", envvar="DISPATCHER_CONFIG",
                                                   help="Path to config.yaml")]
 AtOption = Annotated[str | None, typer.Option("--at", help="Pretend now is this UTC time "
-                                                           "(ISO 8601), e.g. for a catch-up")]
+                                                           "(ISO 8601), e.g. for a catch-up",
+                                              callback=cli_options.time_value)]
 
 
 def _clock() -> Clock:
@@ -49,12 +54,7 @@ def _now(at: str | None) -> datetime:
 
 
 def _fail_config(exc: ConfigError) -> typer.Exit:
-    for issue in exc.issues:
-        err_console.print(str(issue), markup=False, highlight=False)
-    count = len([i for i in exc.issues if i.severity == "error"])
-    err_console.print(f"{count} error(s) in the configuration; nothing was sent.",
-                      style="bold red")
-    return typer.Exit(2)
+    return typer.Exit(report_config_error(exc))
 
 
 def _load(config: str | None):
@@ -133,13 +133,15 @@ def plan(campaign: str, config: ConfigOption = None, at: AtOption = None) -> Non
 def run_once(campaigns: Annotated[list[str] | None, typer.Argument()] = None,
              config: ConfigOption = None, at: AtOption = None,
              wait_retries: Annotated[int, typer.Option(
-                 help="Seconds to wait for retries that fall due soon")] = 60) -> None:
+                 min=0, help="Seconds to wait for retries that fall due soon")] = 60) -> None:
     """Plan the due run of each campaign (or the named ones) and send what is due."""
+    from .app import open_store
     from .runner import run_once as do_run_once
 
     loaded = _load(config)
     names = campaigns or [n for n, c in loaded.config.campaigns.items() if c.enabled]
     _check_campaigns(loaded, names)
+    open_store(loaded).dispose()  # an unreachable database: one line, before validating
     _warn_development_secret(loaded, names)
     try:
         result = asyncio.run(do_run_once(loaded, names, _now(at) if at else None,
@@ -196,15 +198,15 @@ def preview(campaign: str, customer: Annotated[str, typer.Option("--customer")],
 
     loaded = _load(config)
     _check_campaigns(loaded, [campaign])
+    cli_options.check_channel(loaded, campaign, channel)
     engine = open_store(loaded)
     try:
         message = render_for(engine, loaded, campaign, customer, channel)
     except LookupError as exc:
         err_console.print(str(exc), style="red")
         raise typer.Exit(1) from None
-    except TemplateProblem as exc:  # this customer's data breaks the template
-        err_console.print(f"{exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from None
+    except TemplateProblem as exc:  # e.g. no template for the chosen channel
+        fail(str(exc))
     console.rule(f"{campaign} -> {message.channel} for customer {customer}")
     if message.subject is not None:
         console.print(f"Subject: {message.subject}", markup=False, highlight=False)
@@ -226,16 +228,21 @@ def test_send(campaign: str, customer: Annotated[str, typer.Option("--customer")
               config: ConfigOption = None) -> None:
     """Send the real message for CUSTOMER to a test address (not counted anywhere)."""
     from .app import open_store
+    from .templating import TemplateProblem
     from .testsend import send_test
 
     loaded = _load(config)
     _check_campaigns(loaded, [campaign])
+    cli_options.check_channel(loaded, campaign, channel)
+    channel = cli_options.channel_for_test_send(loaded, campaign, channel, to)
     engine = open_store(loaded)
     try:
         provider_id = asyncio.run(send_test(engine, loaded, campaign, customer, to, channel))
     except LookupError as exc:
         err_console.print(str(exc), style="red")
         raise typer.Exit(1) from None
+    except TemplateProblem as exc:  # e.g. no template for the chosen channel
+        fail(str(exc))
     except Exception as exc:  # the provider's answer, classified for the person
         err_console.print(f"test send failed: {exc}", style="red")
         raise typer.Exit(1) from None
@@ -247,38 +254,63 @@ def import_(kind: Annotated[str, typer.Argument(help="customers | orders | carts
             file: Path, config: ConfigOption = None,
             skip_bad: Annotated[bool, typer.Option(
                 "--skip-bad", help="Write good rows; bad rows go to the reject file")] = False,
-            rejects: Annotated[Path | None, typer.Option(help="Reject file (JSONL)")] = None,
-            fmt: Annotated[str | None, typer.Option("--format", help="csv | jsonl")] = None,
+            rejects: Annotated[Path | None, typer.Option(
+                help="Reject file (JSONL)", callback=cli_options.output_file)] = None,
+            fmt: Annotated[str | None, typer.Option(
+                "--format", help="csv | jsonl", callback=cli_options.file_format)] = None,
+            delimiter: Annotated[str | None, typer.Option(
+                help="CSV separator: , ; tab or | (default: detected from the header)",
+                callback=cli_options.delimiter)] = None,
+            encoding: Annotated[str | None, typer.Option(
+                help="File encoding, e.g. utf-8, cp1251, cp1252, utf-16 (default: UTF-8 "
+                     "with or without BOM, UTF-16 with BOM, else Windows-1251)",
+                callback=cli_options.encoding)] = None,
+            last_wins: Annotated[bool, typer.Option(
+                "--last-wins", help="An id that comes twice: keep its last row "
+                                    "(default: an error naming both lines)")] = False,
             ) -> None:
     """Import CSV or JSONL, upserting by id. All-or-nothing unless --skip-bad."""
     from rich.progress import Progress
 
     from .app import open_store
-    from .importer import import_file
+    from .importer import FileError, import_file
 
     if kind not in ("customers", "orders", "carts"):
-        err_console.print(f"unknown import kind '{kind}' (use customers, orders or carts)")
-        raise typer.Exit(2)
+        fail(f"unknown import kind '{kind}' (use customers, orders or carts)")
     if not file.is_file():
-        err_console.print(f"{file}: no such file")
-        raise typer.Exit(2)
+        fail(f"{file}: no such file")
     loaded = _load(config)
     engine = open_store(loaded)
     if skip_bad and rejects is None:
         rejects = file.with_name(file.name + ".rejects.jsonl")
-    with Progress(console=err_console, transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task(f"importing {file.name}", total=None)
-        report = import_file(engine, kind, file, fmt=fmt, skip_bad=skip_bad, rejects=rejects,
-                             progress=lambda n: bar.advance(task, n))
+    try:
+        with Progress(console=err_console, transient=True,
+                      disable=not sys.stderr.isatty()) as bar:
+            task = bar.add_task(f"importing {file.name}", total=None)
+            report = import_file(engine, kind, file, fmt=fmt, skip_bad=skip_bad,
+                                 rejects=rejects, progress=lambda n: bar.advance(task, n),
+                                 encoding=encoding, delimiter=delimiter, last_wins=last_wins)
+    except FileError as exc:
+        where = f"{file}:{exc.line}" if exc.line else f"{file}"
+        fail(f"{where}: {exc.message}; nothing was written", code=1)
+    if report.text is not None and report.text.guessed:
+        err_console.print(f"{file}: not UTF-8; read as {report.text.encoding_name} "
+                          "(pass --encoding if that is wrong)")
     for error in sorted(report.errors, key=lambda e: e.line)[:50]:
-        err_console.print(f"{file}:{error}", markup=False, highlight=False)
+        err_console.print(f"{file}:{error}")
     if len(report.errors) > 50:
         err_console.print(f"... and {len(report.errors) - 50} more")
     if report.errors and not skip_bad:
         err_console.print(f"{len(report.errors)} bad row(s); nothing was written "
                           f"(use --skip-bad to import the good rows)", style="bold red")
         raise typer.Exit(1)
-    console.print(f"imported {report.written} {kind} from {file}"
+    if report.errors and not report.written:
+        err_console.print(f"every row was rejected (see {report.rejects_path}); nothing was "
+                          "written", style="bold red")
+        raise typer.Exit(1)
+    repeats = (f" ({report.repeated} row(s) repeated an id; the last of each was kept)"
+               if report.repeated else "")
+    console.print(f"imported {report.written} {kind} from {file}{repeats}"
                   + (f"; {len(report.errors)} rejected to {report.rejects_path}"
                      if report.errors else ""))
 
@@ -294,13 +326,7 @@ def init_db(config: ConfigOption = None) -> None:
 
 
 def main() -> None:
-    from .store.db import OutdatedDatabase
-
-    try:
-        app()
-    except OutdatedDatabase as exc:
-        err_console.print(f"error: {exc}", markup=False, highlight=False)
-        raise SystemExit(2) from None
+    app()  # failures end as one line and an exit code (dispatcher/cli_errors.py)
 
 
 # Feature modules that add commands to ``app`` when imported (one line per feature,

@@ -20,15 +20,19 @@ from dispatcher.cli import (
     console,
     err_console,
 )
+from dispatcher.cli_options import listen_host, plain_text
+
+HostOption = Annotated[str | None, typer.Option(help="HTTP host (default: daemon.host)",
+                                               callback=listen_host)]
+PortOption = Annotated[int | None, typer.Option(help="HTTP port (default: daemon.port)",
+                                                min=1, max=65535)]
 
 # Data (reasons, ids) printed as is: no markup, no colouring, no wrapping mid-line.
 PLAIN: dict[str, Any] = {"markup": False, "highlight": False, "soft_wrap": True}
 
 
 @app.command()
-def run(config: ConfigOption = None,
-        host: Annotated[str | None, typer.Option(help="HTTP host (default: daemon.host)")] = None,
-        port: Annotated[int | None, typer.Option(help="HTTP port (default: daemon.port)")] = None,
+def run(config: ConfigOption = None, host: HostOption = None, port: PortOption = None,
         no_http: Annotated[bool, typer.Option("--no-http", help="Do not serve HTTP")] = False,
         ) -> None:
     """Run the dispatcher: schedules, HTTP app and sender. SIGHUP reloads, SIGTERM stops."""
@@ -38,6 +42,7 @@ def run(config: ConfigOption = None,
     if logging.getLogger("dispatcher").level > logging.INFO:
         configure_logging(logging.INFO)
     loaded = _load(config)
+    _validate_templates(loaded)  # the daemon sends what it validated, as after a SIGHUP
     _refuse_forgeable_links(loaded, serve_http=not no_http)
     code = asyncio.run(Daemon(loaded, host, port, serve_http=not no_http,
                               clock=_clock()).run())
@@ -45,9 +50,7 @@ def run(config: ConfigOption = None,
 
 
 @app.command()
-def serve(config: ConfigOption = None,
-          host: Annotated[str | None, typer.Option(help="HTTP host (default: daemon.host)")] = None,
-          port: Annotated[int | None, typer.Option(help="HTTP port (default: daemon.port)")] = None,
+def serve(config: ConfigOption = None, host: HostOption = None, port: PortOption = None,
           ) -> None:
     """Serve only the HTTP app (unsubscribe, preferences, webhooks, push, events,
     /metrics) and the Telegram /stop bot: for shops that send with the nightly
@@ -66,6 +69,17 @@ def serve(config: ConfigOption = None,
     loaded = _load(config)
     _refuse_forgeable_links(loaded, serve_http=True)
     raise typer.Exit(asyncio.run(Daemon(loaded, host, port, dispatch=False).run()))
+
+
+def _validate_templates(loaded: Any) -> None:
+    from .cli import _fail_config
+    from .config.errors import ConfigError
+    from .validate import validate_all
+
+    try:
+        validate_all(loaded)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
 
 
 def _refuse_forgeable_links(loaded: Any, serve_http: bool) -> None:
@@ -140,7 +154,8 @@ def status(config: ConfigOption = None,
 
 @app.command()
 def pause(campaign: str, config: ConfigOption = None,
-          reason: Annotated[str, typer.Option(help="Why (shown by status)")] = "paused by operator",
+          reason: Annotated[str, typer.Option(help="Why (shown by status)",
+                                             callback=plain_text)] = "paused by operator",
           ) -> None:
     """Stop sending CAMPAIGN (planned messages wait) until `dispatcher resume`."""
     from .app import open_store

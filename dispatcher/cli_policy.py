@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from .cli import ConfigOption, _load, _now, app, console, err_console
+from .cli_errors import fail
+from .cli_options import file_format
 
 
 @app.command()
@@ -36,8 +38,8 @@ def forget(customer: str, config: ConfigOption = None,
 
 @app.command("import-bounces")
 def import_bounces(file: Path, config: ConfigOption = None,
-                   fmt: Annotated[str | None, typer.Option("--format",
-                                                           help="csv | jsonl")] = None,
+                   fmt: Annotated[str | None, typer.Option(
+                       "--format", help="csv | jsonl", callback=file_format)] = None,
                    ) -> None:
     """Import bounce events (columns: email, type=hard|soft, optional code, reason, at).
 
@@ -45,18 +47,38 @@ def import_bounces(file: Path, config: ConfigOption = None,
     All-or-nothing: a bad row is reported with its line and nothing is written.
     """
     from .app import open_store
-    from .importer.read import ReadError, detect_format, read_rows
-    from .importer.rows import parse_timestamp
+    from .importer.read import FileError, detect_format, read_rows
     from .policy.bounces import Bounce, record_bounces
 
     if not file.is_file():
-        err_console.print(f"{file}: no such file")
-        raise typer.Exit(2)
+        fail(f"{file}: no such file")
     loaded = _load(config)
     now = _now(None)
     events: list[Bounce] = []
     errors: list[str] = []
-    for line, raw in read_rows(file, detect_format(file, fmt)):
+    try:
+        _read_bounces(file, read_rows(file, detect_format(file, fmt)), now, events, errors)
+    except FileError as exc:
+        fail(f"{file}:{exc.line or 1}: {exc.message}; nothing was written", code=1)
+    if errors:
+        for error in errors[:50]:
+            err_console.print(error)
+        err_console.print(f"{len(errors)} bad row(s); nothing was written", style="bold red")
+        raise typer.Exit(1)
+    engine = open_store(loaded)
+    with engine.begin() as conn:
+        result = record_bounces(conn, events, loaded.config.bounces, f"file {file.name}", now)
+    console.print(f"recorded {result.recorded} bounce(s); {result.suppressed} address(es) "
+                  f"suppressed")
+
+
+def _read_bounces(file: Path, rows: Any, now: Any, events: list[Any],
+                  errors: list[str]) -> None:
+    from .importer.read import ReadError
+    from .importer.rows import parse_timestamp
+    from .policy.bounces import Bounce
+
+    for line, raw in rows:
         if isinstance(raw, ReadError):
             errors.append(f"{file}:line {line}: {raw.message}")
             continue
@@ -72,16 +94,6 @@ def import_bounces(file: Path, config: ConfigOption = None,
         except ValueError as exc:
             field = "type" if "bounce type" in str(exc) else "at"
             errors.append(f"{file}:line {line}: {field}: {exc}")
-    if errors:
-        for error in errors[:50]:
-            err_console.print(error, markup=False, highlight=False)
-        err_console.print(f"{len(errors)} bad row(s); nothing was written", style="bold red")
-        raise typer.Exit(1)
-    engine = open_store(loaded)
-    with engine.begin() as conn:
-        result = record_bounces(conn, events, loaded.config.bounces, f"file {file.name}", now)
-    console.print(f"recorded {result.recorded} bounce(s); {result.suppressed} address(es) "
-                  f"suppressed")
 
 
 def _opt(value: object) -> str | None:

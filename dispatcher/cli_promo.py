@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from dispatcher.cli import ConfigOption, _check_campaigns, _load, _now, app, console
+from dispatcher.cli_options import output_file
 
 promo_app = typer.Typer(help="Personal promo codes: export for checkout, redemption report.",
                         no_args_is_help=True)
@@ -22,17 +23,20 @@ def export(config: ConfigOption = None,
            active: Annotated[bool, typer.Option(
                "--active", help="Only codes not yet redeemed and not expired")] = False,
            output: Annotated[Path | None, typer.Option(
-               "--output", "-o", help="CSV file (default: standard output)")] = None) -> None:
+               "--output", "-o", help="CSV file (default: standard output)",
+               callback=output_file)] = None) -> None:
     """Write issued codes as CSV: code, campaign, customer_id, issued_at, expires_at,
     redeemed_at, order_id (one-time: a redeemed code must be refused at checkout)."""
     from .app import open_store
+    from .csv_safe import neutral_rows
     from .mechanics.promo import export_rows, write_csv
 
     loaded = _load(config)
     if campaign:
         _check_campaigns(loaded, [campaign])
     engine = open_store(loaded)
-    rows = export_rows(engine, campaign, active, _now(None))
+    # Customer and order ids come from imports: no cell may run as a formula.
+    rows = neutral_rows(export_rows(engine, campaign, active, _now(None)))
     if output is None:
         write_csv(rows, sys.stdout)
         return

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from .cli import AtOption, ConfigOption, _check_campaigns, _load, _now, app, console, err_console
+from .cli_options import output_file, time_value
 
 FORMATS = ("table", "csv", "json", "html")
 
@@ -16,8 +17,8 @@ FORMATS = ("table", "csv", "json", "html")
 def report(campaign: str, config: ConfigOption = None, at: AtOption = None,
            fmt: Annotated[str, typer.Option("--format", help="table | csv | json | html")]
            = "table",
-           output: Annotated[Path | None, typer.Option("--output", "-o",
-                                                       help="Write to this file")] = None,
+           output: Annotated[Path | None, typer.Option(
+               "--output", "-o", help="Write to this file", callback=output_file)] = None,
            mde: Annotated[str | None, typer.Option(
                "--mde", help="An effect worth finding, e.g. 1pp (percentage points) or 10% "
                              "(relative): the recipients needed to detect it")] = None,
@@ -46,10 +47,10 @@ def report(campaign: str, config: ConfigOption = None, at: AtOption = None,
         if output is None:
             print_table(result, console)
             return
-        from rich.console import Console
+        from .cli_output import make_console
 
         with open(output, "w", encoding="utf-8") as fh:
-            print_table(result, Console(file=fh, width=200))
+            print_table(result, make_console(file=fh))
         console.print(f"wrote {output}")
         return
     if fmt == "html":
@@ -99,10 +100,12 @@ def _metric(value: float | int | None, kind: str) -> str:
 @app.command()
 def metrics(config: ConfigOption = None,
             start: Annotated[str | None, typer.Option(
-                "--from", help="Period start (UTC date or time); default: 30 days before --to")]
+                "--from", help="Period start (UTC date or time); default: 30 days before --to",
+                callback=time_value)]
             = None,
             end: Annotated[str | None, typer.Option(
-                "--to", help="Period end, exclusive (UTC); default: now")] = None,
+                "--to", help="Period end, exclusive (UTC); default: now",
+                callback=time_value)] = None,
             segments: Annotated[list[str] | None, typer.Option(
                 "--segment", help="Also per segment (repeatable)")] = None,
             active: Annotated[str, typer.Option(
@@ -119,6 +122,7 @@ def metrics(config: ConfigOption = None,
     from rich.table import Table
 
     from .app import open_store
+    from .csv_safe import neutral_dict
     from .durations import parse_duration
     from .reports.metrics import compute_metrics
 
@@ -155,7 +159,8 @@ def metrics(config: ConfigOption = None,
         rows = [_flat(r.as_dict(), currencies) for r in results]
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
-        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+        writer.writerows(neutral_dict({k: ("" if v is None else v) for k, v in row.items()})
+                         for row in rows)
         typer.echo(buffer.getvalue(), nl=False)
         return
     table = Table(title=f"Retention metrics {period_start:%Y-%m-%d %H:%M} to "

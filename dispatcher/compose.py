@@ -90,4 +90,5 @@ CHANNEL_PARTS: dict[str, tuple[str, ...]] = {
 
 def compose(channel: str, renderer: TemplateRenderer, folder: str, campaign: str,
             to: Recipient, context: dict[str, Any]) -> RenderedMessage:
-    return COMPOSERS[channel](renderer, folder, campaign, to, context)
+    with renderer.message():  # one time budget for all of the message's parts
+        return COMPOSERS[channel](renderer, folder, campaign, to, context)

@@ -1,20 +1,20 @@
 """Signed links for unsubscribe and preferences.
 
 A token names customer, channel, address hash and campaign, signed with HMAC-SHA256
-using ``DISPATCHER_SECRET`` from the environment. Tokens do not expire (an old
-email's unsubscribe link must keep working); a tampered token fails verification.
+using ``DISPATCHER_SECRET`` from the environment (format and strict decoding in
+dispatcher/signing.py: one payload has exactly one valid token). Tokens do not expire
+(an old email's unsubscribe link must keep working); a tampered token fails verification.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from .signing import sign, unsign
 
 _DEV_SECRET = "dispatcher-development-secret-set-DISPATCHER_SECRET"
 
@@ -43,32 +43,20 @@ class LinkClaims:
     campaign: str
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def make_token(claims: LinkClaims) -> str:
     payload = json.dumps([claims.customer_id, claims.channel, claims.address_hash[:32],
                           claims.campaign], separators=(",", ":")).encode()
-    body = _b64(payload)
-    signature = hmac.new(_secret(), body.encode(), hashlib.sha256).digest()[:16]
-    return f"{body}.{_b64(signature)}"
+    return sign(_secret(), payload)
 
 
 def verify_token(token: str) -> LinkClaims | None:
-    """The claims, or None when the token is malformed or its signature is wrong."""
-    body, _, signature = token.partition(".")
-    if not body or not signature:
+    """The claims, or None when the token is malformed, not in its one canonical
+    encoding (dispatcher/signing.py), or its signature is wrong."""
+    payload = unsign(_secret(), token)
+    if payload is None:
         return None
-    expected = hmac.new(_secret(), body.encode(), hashlib.sha256).digest()[:16]
     try:
-        if not hmac.compare_digest(expected, _unb64(signature)):
-            return None
-        customer_id, channel, address_hash, campaign = json.loads(_unb64(body))
+        customer_id, channel, address_hash, campaign = json.loads(payload)
     except (ValueError, TypeError):
         return None
     return LinkClaims(str(customer_id), str(channel), str(address_hash), str(campaign))

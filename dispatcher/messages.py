@@ -5,14 +5,14 @@ cost estimate all build messages here, so what a marketer previews or validates 
 a customer receives: the same context (customer, stats, links, mechanics, A/B arm), the
 same template folder (variant, then sequence step) and the same composer per channel.
 
-A template that fails in any way, a Jinja error or a Python exception inside it
-(ZeroDivisionError on a customer's data), comes out as a ``TemplateProblem`` that names
-the template file and line: the caller decides what that means for the message.
+A message that cannot be built, for any reason (a Jinja error, a Python exception inside
+a template on this customer's data, a render limit), comes out as a ``TemplateProblem``
+naming the template (file and line when the renderer knows them): the caller decides
+what that means for the message.
 """
 
 from __future__ import annotations
 
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ class MessageBuilder:
     def __init__(self, loaded: LoadedConfig, renderer: TemplateRenderer | None = None) -> None:
         self.loaded = loaded
         # Compiled templates are cached in the renderer: one builder per run.
-        self.renderer = renderer or TemplateRenderer(loaded.templates_dir)
+        self.renderer = renderer or TemplateRenderer(loaded.templates)
 
     def build(self, campaign_name: str, channel: str, customer: Any, stats: OrderStats,
               address: Any, outbox_id: int | None = None, *, is_test: bool = False,
@@ -71,7 +71,7 @@ class MessageBuilder:
                              context)
         except TemplateProblem:
             raise
-        except Exception as exc:  # a Python error inside a template, on this data
+        except Exception as exc:  # e.g. a composer's own check on this data
             raise located(exc, self.renderer.root, folder) from exc
         message.outbox_id = outbox_id
         message.is_test = is_test
@@ -80,13 +80,8 @@ class MessageBuilder:
 
 
 def located(exc: BaseException, root: Path, folder: str) -> TemplateProblem:
-    """A TemplateProblem for an exception raised while rendering: the innermost template
-    frame of its traceback (Jinja maps template code to the template's file and line)."""
-    base = str(Path(root).resolve())
-    where: tuple[str, int | None] = (str(Path(root) / folder), None)
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename.startswith(base) or frame.filename.startswith(str(root)):
-            where = (frame.filename, frame.lineno)
-    text = str(exc)[:300]
-    return TemplateProblem(where[0], where[1],
+    """A TemplateProblem for an exception raised while composing outside a template's own
+    code (the renderer already names the file and line of anything raised inside one)."""
+    text = " ".join(str(exc).split())[:300]
+    return TemplateProblem(str(Path(root) / folder), None,
                            f"{type(exc).__name__}: {text}" if text else type(exc).__name__)

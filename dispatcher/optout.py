@@ -9,6 +9,10 @@ An opt-out (SMS STOP, Telegram /stop) does two things at once:
 Opting back in (START, /start) lifts only what the person themselves caused (their
 own opt-out, or the provider's "recipient gone" for it) and grants consent again
 only where it had been withdrawn: silence never becomes consent.
+
+Changes are ordered by when the person said them (``ConsentChange.at``), not by when
+the write commits: a change older than an address's current consent is kept in the
+history but moves nothing, so a slow or repeated delivery cannot undo a newer answer.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, literal, select, update
+from sqlalchemy import Connection, delete, exists, insert, literal, or_, select, update
 
 from .store.db import address_hash
 from .store.schema import addresses, consent_events, suppressions
@@ -33,17 +37,21 @@ class ConsentChange:
     opt_in: bool  # False: opt out
     source: str  # e.g. "sms:STOP", "telegram:/stop"
     text: str | None = None  # what the person sent
+    at: datetime | None = None  # when they sent it; None: the ``now`` it is applied at
 
 
 def apply_consent_change(conn: Connection, change: ConsentChange, now: datetime) -> int:
-    """Record ``change``; return how many of our addresses it touched."""
+    """Record ``change``; return how many of our addresses it moved."""
+    at = change.at or now
     digest = address_hash(change.channel, change.address)
     match = (addresses.c.channel == change.channel) & (addresses.c.address_hash == digest)
+    # Only a state no newer than this statement may be replaced by it.
+    not_newer = or_(addresses.c.consent_at.is_(None), addresses.c.consent_at <= at)
     status = "granted" if change.opt_in else "withdrawn"
     # The consent history gets one event per customer holding the address (an opt-in
     # only where consent had been withdrawn: silence never becomes consent).
     holders = select(addresses.c.customer_id, literal(change.channel), literal(digest),
-                     literal(status), literal(now), literal(change.source),
+                     literal(status), literal(at), literal(change.source),
                      literal(change.text), literal(now)).where(match)
     if change.opt_in:
         holders = holders.where(addresses.c.consent == "withdrawn")
@@ -51,15 +59,23 @@ def apply_consent_change(conn: Connection, change: ConsentChange, now: datetime)
         ["customer_id", "channel", "address_hash", "status", "at", "source", "text",
          "recorded_at"], holders))
     if not change.opt_in:
-        upsert_suppression(conn, change.channel, digest, "opted_out", change.source, now)
-        result = conn.execute(update(addresses).where(match).values(
-            consent="withdrawn", consent_at=now, consent_source=change.source,
+        regranted_since = conn.execute(select(exists().where(
+            match, addresses.c.consent == "granted", addresses.c.consent_at > at))).scalar()
+        if not regranted_since:
+            upsert_suppression(conn, change.channel, digest, "opted_out", change.source, at)
+        result = conn.execute(update(addresses).where(match, not_newer).values(
+            consent="withdrawn", consent_at=at, consent_source=change.source,
             consent_text=change.text))
         return int(result.rowcount or 0)
     conn.execute(delete(suppressions).where(
         suppressions.c.channel == change.channel, suppressions.c.address_hash == digest,
-        suppressions.c.reason.in_(LIFTED_BY_OPT_IN)))
-    result = conn.execute(update(addresses).where(match, addresses.c.consent == "withdrawn")
-                          .values(consent="granted", consent_at=now,
-                                  consent_source=change.source, consent_text=change.text))
+        suppressions.c.reason.in_(LIFTED_BY_OPT_IN), suppressions.c.created_at <= at))
+    result = conn.execute(update(addresses).where(
+        match, addresses.c.consent == "withdrawn", not_newer,
+        # an opt-out suppression newer than this opt-in still stands
+        ~exists().where(suppressions.c.channel == change.channel,
+                        suppressions.c.address_hash == digest,
+                        suppressions.c.reason.in_(LIFTED_BY_OPT_IN)))
+        .values(consent="granted", consent_at=at, consent_source=change.source,
+                consent_text=change.text))
     return int(result.rowcount or 0)

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import weakref
 from typing import TYPE_CHECKING, Any
-
-import jinja2
 
 from channels.base import RenderedMessage
 from channels.webpush_settings import MAX_ENCRYPTED_BYTES
 
-from .i18n import localize
-from .templating import TemplateProblem, TemplateRenderer, _describe, _template_line
+from .templating import TemplateProblem, TemplateRenderer
 
 if TYPE_CHECKING:
     from .compose import Recipient
@@ -43,51 +39,19 @@ def encrypted_size(plaintext_bytes: int) -> int:
     return _HEADER + plaintext_bytes + _PER_RECORD * records
 
 
-def _json_string(value: Any) -> str:
-    return json.dumps(str(value), ensure_ascii=False)[1:-1]
-
-
-@jinja2.pass_context
-def _json_output(context: Any, value: Any) -> str:
-    return _json_string(localize(context, value))  # amounts in the text's language first
-
-
-_ENVS: weakref.WeakKeyDictionary[TemplateRenderer, jinja2.Environment] = \
-    weakref.WeakKeyDictionary()
-
-
-def _env(renderer: TemplateRenderer) -> jinja2.Environment:
-    env = _ENVS.get(renderer)
-    if env is None:
-        # Same loader, sandbox and filters; every output escaped for a JSON string.
-        env = renderer.env.overlay(finalize=_json_output, autoescape=False)
-        _ENVS[renderer] = env
-    return env
-
-
 def find_template(renderer: TemplateRenderer, folder: str, locale: str | None) -> str | None:
-    for name in renderer.candidates(folder, PART, locale):
-        if (renderer.root / name).is_file():
-            return name
-    return None
+    return renderer.find(folder, PART, locale)
 
 
 def render_payload(renderer: TemplateRenderer, folder: str, locale: str | None,
                    context: dict[str, Any]) -> tuple[dict[str, str], str]:
-    """The rendered payload and the template's file name; TemplateProblem when invalid."""
+    """The rendered payload and the template's file name; TemplateProblem when invalid.
+    The renderer escapes every ``{{ }}`` of a ``.json`` part for a JSON string."""
     name = find_template(renderer, folder, locale)
-    if name is None:
+    text = renderer.render(folder, PART, locale, context)
+    if name is None or text is None:
         raise TemplateProblem(f"{renderer.root / folder}/{PART}", None, f"missing template {PART}")
     filename = str(renderer.root / name)
-    try:
-        template = _env(renderer).get_template(name)
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateProblem(filename, exc.lineno, f"syntax error: {exc.message}") from None
-    try:
-        text = template.render(context)
-    except jinja2.TemplateError as exc:
-        raise TemplateProblem(filename, _template_line(exc, template.filename or filename),
-                              _describe(exc)) from None
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -13,10 +13,17 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, and_, delete, select, update
+
+from channels.webpush_hosts import (
+    Lookup,
+    PushEndpointRefused,
+    PushHostPolicy,
+    resolve_public,
+    system_lookup,
+)
 
 from .importer.write import upsert
 from .policy.consent import ConsentChange, apply_changes
@@ -51,17 +58,22 @@ def _b64decode(value: Any, name: str) -> bytes:
         raise BadSubscription(f"keys.{name} is not base64url") from None
 
 
-def parse_subscription(raw: Any, allow_http: bool = False) -> Subscription:
-    """Check a ``PushSubscription.toJSON()`` object; BadSubscription says what is wrong."""
+def parse_subscription(raw: Any, policy: PushHostPolicy) -> Subscription:
+    """Check a ``PushSubscription.toJSON()`` object; BadSubscription says what is wrong.
+
+    The endpoint must be a URL ``policy`` allows (an https URL of a known push service,
+    channels/webpush_hosts.py); whether its name resolves to public addresses is
+    ``check_endpoint_host``'s part, done before the subscription is stored.
+    """
     if not isinstance(raw, dict):
         raise BadSubscription("subscription must be an object with endpoint and keys")
     endpoint = raw.get("endpoint")
     if not isinstance(endpoint, str) or len(endpoint) > MAX_ENDPOINT:
         raise BadSubscription("endpoint must be a URL")
-    parts = urlsplit(endpoint)
-    schemes = ("https", "http") if allow_http else ("https",)
-    if parts.scheme not in schemes or not parts.hostname:
-        raise BadSubscription("endpoint must be an https URL of a push service")
+    try:
+        policy.check_url(endpoint)
+    except PushEndpointRefused as exc:
+        raise BadSubscription(str(exc)) from None
     keys = raw.get("keys")
     if not isinstance(keys, dict):
         raise BadSubscription("keys must be an object with p256dh and auth")
@@ -73,6 +85,19 @@ def parse_subscription(raw: Any, allow_http: bool = False) -> Subscription:
     if len(_b64decode(keys.get("auth"), "auth")) != 16:
         raise BadSubscription("keys.auth must be 16 bytes")
     return Subscription(endpoint, str(keys["p256dh"]), str(keys["auth"]))
+
+
+async def check_endpoint_host(subscription: Subscription, policy: PushHostPolicy,
+                              lookup: Lookup | None = None) -> None:
+    """Resolve the endpoint's push service now: BadSubscription when any address is not
+    public. A failed lookup raises OSError (try again later; nothing is stored)."""
+    try:
+        host = policy.check_url(subscription.endpoint)
+        if host is None:  # an allowed loopback development origin: nothing to resolve
+            return
+        await resolve_public(host, 443, lookup or system_lookup)
+    except PushEndpointRefused as exc:
+        raise BadSubscription(str(exc)) from None
 
 
 def save_subscription(engine: Engine, customer_id: str, subscription: Subscription,

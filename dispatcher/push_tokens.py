@@ -19,7 +19,8 @@ import json
 import time
 from datetime import timedelta
 
-from .links import _b64, _secret, _unb64
+from .links import _secret
+from .signing import sign, unsign
 
 _PURPOSE = b"dispatcher/push-subscribe/v1"
 
@@ -30,22 +31,18 @@ def _key() -> bytes:
 
 def make_subscribe_token(customer_id: str, now: float | None = None) -> str:
     issued = int(time.time() if now is None else now)
-    body = _b64(json.dumps([customer_id, issued], separators=(",", ":")).encode())
-    signature = hmac.new(_key(), body.encode(), hashlib.sha256).digest()[:16]
-    return f"{body}.{_b64(signature)}"
+    return sign(_key(), json.dumps([customer_id, issued], separators=(",", ":")).encode())
 
 
 def verify_subscribe_token(token: str, max_age: timedelta,
                            now: float | None = None) -> str | None:
-    """The customer id, or None when the token is forged, malformed or too old."""
-    body, _, signature = token.partition(".")
-    if not body or not signature or len(token) > 1024:
+    """The customer id, or None when the token is forged, malformed, not in its one
+    canonical encoding, or too old."""
+    payload = unsign(_key(), token)
+    if payload is None:
         return None
-    expected = hmac.new(_key(), body.encode(), hashlib.sha256).digest()[:16]
     try:
-        if not hmac.compare_digest(expected, _unb64(signature)):
-            return None
-        customer_id, issued = json.loads(_unb64(body))
+        customer_id, issued = json.loads(payload)
     except (ValueError, TypeError):
         return None
     now = time.time() if now is None else now

@@ -67,7 +67,7 @@ def check_shipped_templates(config: Path, counts: tuple[int, ...]) -> dict[str, 
     from dispatcher.validate import SAMPLE_ADDRESSES
 
     loaded = load_config(config)
-    renderer = TemplateRenderer(loaded.templates_dir)
+    renderer = TemplateRenderer(loaded.templates)
     seen: dict[str, dict[int, int]] = {"uk": {}, "en": {}}
     wrong: list[str] = []
     now = datetime(2026, 11, 20, 12, 0)

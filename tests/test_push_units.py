@@ -96,7 +96,7 @@ def test_bad_push_settings_are_located_and_never_echo_the_key(
     assert "not-a-key-but-secret-looking" not in out
 
 
-async def test_registry_builds_webpush_with_a_key_and_file_without(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_registry_builds_webpush_with_a_key_and_file_without(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from channels.base import RenderedMessage
     from channels.file import FileChannel
     from channels.registry import build_channel, validate_settings
@@ -108,8 +108,11 @@ async def test_registry_builds_webpush_with_a_key_and_file_without(tmp_path) -> 
     assert isinstance(build_channel("push", validate_settings("push", {}), tmp_path),
                       FileChannel)
     pair = generate_key_pair()
+    monkeypatch.setenv("DISPATCHER_UNSAFE_DEV_PUSH_SERVICES", "1")
     settings = validate_settings("push", {"vapid_private_key": pair.private_key,
-                                          "vapid_subject": "mailto:ops@shop.test"})
+                                          "vapid_subject": "mailto:ops@shop.test",
+                                          # the loopback push service below
+                                          "unsafe_dev_push_services": ["http://127.0.0.1:*"]})
     assert pair.private_key not in repr(settings)
     channel = build_channel("push", settings, tmp_path)
     assert isinstance(channel, WebPushChannel)

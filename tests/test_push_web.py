@@ -198,7 +198,7 @@ def test_oversized_body_is_refused(client: TestClient, shop: Shop) -> None:
     before = snapshot(shop)
     answer = client.post("/push/subscribe", content=b"{" + b" " * 20000 + b"}",
                          headers={"content-type": "application/json"})
-    assert answer.status_code == 400 and snapshot(shop) == before
+    assert answer.status_code == 413 and snapshot(shop) == before
 
 
 def test_unsubscribe_between_planning_and_sending_stops_the_message(

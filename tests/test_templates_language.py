@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
+from channels.webpush_hosts import PushHostPolicy
 from dispatcher.cli import app
 from dispatcher.push_subscriptions import parse_subscription, save_subscription
 
@@ -135,7 +136,8 @@ def test_post_purchase_message_tells_the_way_to_the_next_gift(shipped: Path) -> 
     for locale in ("uk", "en"):
         endpoint = f"https://fcm.googleapis.com/fcm/send/push-{locale}"
         save_subscription(engine, f"push-{locale}", parse_subscription({
-            "endpoint": endpoint, "keys": {"p256dh": P256DH, "auth": "MDEyMzQ1Njc4OWFiY2RlZg"}}),
+            "endpoint": endpoint, "keys": {"p256dh": P256DH, "auth": "MDEyMzQ1Njc4OWFiY2RlZg"}},
+            PushHostPolicy.build()),
             NOW, "Offers as notifications")
     engine.dispose()
     # uk customers have 3 orders (2 more to the gift), en customers 4 (1 more)

@@ -91,14 +91,14 @@ def test_push_url_is_tracked_and_its_icon_is_not(shop: Shop) -> None:
     from dispatcher.store.db import make_engine
 
     from .push_service import PushService
-    from .push_shop import NOW
+    from .push_shop import LOOPBACK_POLICY, NOW
 
     setup(shop, FILES, campaign(channels="[push]"), customers=PEOPLE)
     with PushService() as service:  # only for a well-formed subscription's keys
         subscriber = service.subscriber("olena")
         engine = make_engine(shop.db_url())
         save_subscription(engine, "c1", parse_subscription(subscriber.subscription(),
-                                                           allow_http=True), NOW, "offers")
+                                                           LOOPBACK_POLICY), NOW, "offers")
         engine.dispose()
     shop.cli("run-once", "news")
     payload = _sent(shop, "push")["data"]["payload"]

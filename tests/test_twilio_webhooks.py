@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,7 +59,8 @@ class Hooks:
 
 
 def inbound(body: str, sender: str = OLENA) -> dict[str, str]:
-    return {"MessageSid": "SM" + "a" * 32, "AccountSid": "AC" + "0" * 30 + "1",
+    # Every message Twilio delivers has its own sid (a repeated sid is a replay).
+    return {"MessageSid": "SM" + os.urandom(16).hex(), "AccountSid": "AC" + "0" * 30 + "1",
             "From": sender, "To": "+15005550006", "Body": body, "NumSegments": "1"}
 
 

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from .names import TemplateFolder
+
 
 def _parse_share(value: Any) -> float:
     """``10%`` or ``0.1``: the share of the eligible audience that receives nothing."""
@@ -35,8 +37,8 @@ class VariantConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    weight: float = Field(default=1, gt=0)
-    template: str | None = None  # folder under templates/
+    weight: float = Field(default=1, gt=0, le=1_000_000, allow_inf_nan=False)
+    template: TemplateFolder | None = None  # folder under templates/
     channels: list[str] | None = None  # a different order of the campaign's channels
     subject: str | None = None  # Jinja, rendered with the message's context (email)
     offer: dict[str, Any] | None = None  # exposed to templates as ``offer``

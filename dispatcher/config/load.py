@@ -1,4 +1,8 @@
-"""Load config.yaml (and its includes), validate it, and report every error with its place."""
+"""Load config.yaml (and its includes), validate it, and report every error with its place.
+
+Loading also reads the templates folder into a snapshot (``LoadedConfig.templates``):
+what is validated is what is rendered, until the next successful load.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,11 @@ from channels.registry import REGISTRY, known_channels, validate_settings
 
 from ..experiments.checks import check_campaign
 from ..segments.parse import Node, parse_segments
-from .errors import ConfigError, ConfigIssue
+from ..template_snapshot import TemplateSnapshot
+from .env import EnvResolver, redact
+from .errors import ConfigError, ConfigIssue, Location
 from .models import Config
-from .source import LocatedDocument, PathKey, load_yaml
+from .source import LocatedDocument, PathKey, ReadBudget, load_yaml
 
 # Keys an included file may contribute (merged into the main document by name).
 _INCLUDABLE = ("segments", "campaigns")
@@ -33,6 +39,9 @@ class LoadedConfig:
     channel_settings: dict[str, ChannelSettings]
     segments: dict[str, Node]
     warnings: list[ConfigIssue] = field(default_factory=list)
+    # The templates folder as it was when this config was loaded; every renderer
+    # renders from it (TemplateRenderer(loaded.templates)), never from the disk.
+    templates: TemplateSnapshot = field(default_factory=lambda: TemplateSnapshot(Path()))
 
     @property
     def templates_dir(self) -> Path:
@@ -55,20 +64,30 @@ class LoadedConfig:
 
 
 def load_config(path: str | Path) -> LoadedConfig:
-    """Load and validate; raise ConfigError listing every problem at once."""
-    path = Path(path)
-    base_dir = path.resolve().parent
+    """Load and validate; raise ConfigError listing every problem at once (none of
+    them echoing a value that came from the environment)."""
     doc = LocatedDocument()
+    try:
+        return _load(Path(path), doc)
+    except ConfigError as exc:
+        raise ConfigError(redact(doc.without_followups(exc.issues), doc)) from None
+
+
+def _load(path: Path, doc: LocatedDocument) -> LoadedConfig:
+    base_dir = path.resolve().parent
     issues: list[ConfigIssue] = []
-    data = load_yaml(path, path.name, doc, issues)
+    budget = ReadBudget()
+    data = load_yaml(path, path.name, doc, issues, budget=budget)
     if data is None and not issues:
         data = {}
     if issues:
         raise ConfigError(issues)
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(doc.locate(()), "", "the top level must be a mapping")])
+    env = EnvResolver(doc.env_refs)
+    env.apply(data, doc, list(doc.env_refs), issues)
 
-    _merge_includes(data, base_dir, doc, issues)
+    _merge_includes(data, base_dir, doc, issues, env, budget)
 
     def where(loc: PathKey) -> ConfigIssue:
         return ConfigIssue(doc.locate(loc), ".".join(str(p) for p in loc), "")
@@ -108,6 +127,9 @@ def load_config(path: str | Path) -> LoadedConfig:
 
     loaded = LoadedConfig(config, path, base_dir, doc, channel_settings, segments)
     templates = loaded.templates_dir
+    loaded.templates = snapshot = TemplateSnapshot.read(templates)
+    for problem in snapshot.problems:
+        issues.append(ConfigIssue(Location(problem.path, 1, 1), "templates", problem.message))
     for name, body in dropped.items():
         # A campaign with a type error still gets its references checked, so one
         # round of fixes is enough.
@@ -137,9 +159,9 @@ def load_config(path: str | Path) -> LoadedConfig:
                 issues.append(ConfigIssue(base.location, base.path,
                                           f"unknown channel '{channel}' (valid: "
                                           f"{', '.join(valid_channels)})"))
-        issues.extend(check_campaign(name, campaign, templates, where))
+        issues.extend(check_campaign(name, campaign, snapshot, where))
         folder = templates / loaded.template_folder(name)
-        if not folder.is_dir():
+        if not snapshot.has_folder(loaded.template_folder(name)):
             key = "template" if campaign.template else "segment"
             base = where(("campaigns", name, key) if campaign.template else ("campaigns", name))
             issues.append(ConfigIssue(base.location, base.path,
@@ -164,7 +186,9 @@ def _validate_model(data: dict[str, Any], where: Callable[[PathKey], ConfigIssue
                    for k, v in data.items()}
         dropped: dict[str, Any] = {}
         for err in exc.errors():
-            loc = tuple(str(p) if not isinstance(p, int) else p for p in err["loc"])
+            # A dict key's own error (a campaign name) is located at the key.
+            loc = tuple(str(p) if not isinstance(p, int) else p for p in err["loc"]
+                        if p != "[key]")
             base = where(loc)
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
@@ -186,7 +210,7 @@ def _validate_model(data: dict[str, Any], where: Callable[[PathKey], ConfigIssue
 
 
 def _merge_includes(data: dict[str, Any], base_dir: Path, doc: LocatedDocument,
-                    issues: list[ConfigIssue]) -> None:
+                    issues: list[ConfigIssue], env: EnvResolver, budget: ReadBudget) -> None:
     includes = data.get("include") or []
     if not isinstance(includes, list):
         return  # the model reports the type error
@@ -198,12 +222,15 @@ def _merge_includes(data: dict[str, Any], base_dir: Path, doc: LocatedDocument,
         for match in matches:
             display = os.path.relpath(match, base_dir)
             sub_doc = LocatedDocument()
-            included = load_yaml(Path(match), display, sub_doc, issues)
+            included = load_yaml(Path(match), display, sub_doc, issues, budget=budget)
             if included is None:
                 continue
             if not isinstance(included, dict):
                 issues.append(ConfigIssue(sub_doc.locate(()), "", "must be a mapping"))
                 continue
+            env.apply(included, sub_doc, list(sub_doc.env_refs), issues)
+            doc.substituted.extend(sub_doc.substituted)
+            doc.claimed.update(sub_doc.claimed)
             for key, value in included.items():
                 if key not in _INCLUDABLE or not isinstance(value, dict):
                     issues.append(ConfigIssue(sub_doc.locate((key,)), key,

@@ -13,8 +13,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from ..durations import Duration, parse_duration
+from ..durations import Duration, PositiveDuration, parse_duration
 from ..money import Discount, is_currency_code, parse_discount
+from .names import TemplateFolder
 
 
 class Strict(BaseModel):
@@ -59,7 +60,7 @@ Deadline = Annotated[datetime, BeforeValidator(_deadline)]
 class FirstOrderTrigger(Strict):
     """The customer's first order was placed within the last ``within``."""
 
-    within: Duration = timedelta(hours=24)
+    within: PositiveDuration = timedelta(hours=24)
 
 
 class CartAbandonedTrigger(Strict):
@@ -80,7 +81,7 @@ class OrderMilestoneTrigger(Strict):
     """The order count reached a multiple of ``every`` with an order placed within ``within``."""
 
     every: int = Field(ge=2, le=1000)
-    within: Duration = timedelta(days=2)
+    within: PositiveDuration = timedelta(days=2)
 
 
 class OrderDeliveredTrigger(Strict):
@@ -88,13 +89,13 @@ class OrderDeliveredTrigger(Strict):
     a missed run; once_per: order keeps it to one message per order)."""
 
     ago: Duration
-    within: Duration = timedelta(days=1)
+    within: PositiveDuration = timedelta(days=1)
 
 
 class TierReachedTrigger(Strict):
     """An order placed within ``within`` took the customer into a higher loyalty tier."""
 
-    within: Duration | None = timedelta(days=2)
+    within: PositiveDuration | None = timedelta(days=2)
 
 
 # What each trigger hands to once_per: the cart, the order or the tier it is about.
@@ -160,7 +161,7 @@ class StepConfig(Strict):
     # Exactly one of: ``at`` from the campaign's starts_at date, ``after`` the previous step.
     at: Offset | None = None
     after: Offset | None = None
-    template: str | None = None  # defaults to <campaign template>/<step name>
+    template: TemplateFolder | None = None  # defaults to <campaign template>/<step name>
     channels: list[str] | None = Field(default=None, min_length=1)
     # A customer who ordered since the sequence started leaves it, unless this is set.
     keep_converted: bool = False
@@ -185,7 +186,7 @@ class PromoConfig(Strict):
     prefix: str = Field(default="", max_length=16, pattern=r"^[A-Za-z0-9_-]*$")
     length: int = Field(default=10, ge=6, le=32)
     alphabet: str = DEFAULT_ALPHABET
-    valid_for: Duration = timedelta(days=14)
+    valid_for: PositiveDuration = timedelta(days=14)
     # "15%" or "200 UAH": templates print it in their own language ("UAH 200", "200 ₴");
     # the shop's checkout applies it.
     discount: Annotated[Discount | None, BeforeValidator(parse_discount)] = None
@@ -214,7 +215,7 @@ class PromoConfig(Strict):
 
 class TierConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    spent: float | None = Field(default=None, ge=0)  # total spent at least this
+    spent: float | None = Field(default=None, ge=0, allow_inf_nan=False)  # spent at least
     orders: int | None = Field(default=None, ge=1)  # or at least this many orders
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..durations import Duration, Rate  # noqa: F401 - re-exported for channel settings
+from ..durations import Duration, PositiveDuration, Rate  # noqa: F401 - Rate re-exported
 from .experiment import Share, VariantConfig
 from .mechanics import (
     Deadline,
@@ -26,6 +26,7 @@ from .mechanics import (
     When,
     check_campaign,
 )
+from .names import CampaignName, TemplateFolder
 from .policy_models import BouncesConfig, CapsConfig, CapSpec, QuietHoursConfig
 from .tracking import TrackingConfig, Utm, UtmSpec
 
@@ -78,12 +79,12 @@ class DaemonConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     # How often the sender looks for rows that became due (retries, quiet hours).
-    poll_interval: Duration = timedelta(seconds=2)
+    poll_interval: PositiveDuration = timedelta(seconds=2)
     # A worker's claim on outbox rows; renewed while it lives, recovered after it dies.
-    lease: Duration = timedelta(minutes=5)
+    lease: PositiveDuration = timedelta(minutes=5)
     # Rows marked started ahead of the ones being sent (unset: as many as the workers).
     # They hide the database's commit latency; after a crash each may be 'uncertain'.
-    start_ahead: int | None = Field(default=None, ge=0)
+    start_ahead: int | None = Field(default=None, ge=0, le=10000)
     # SIGTERM waits this long for in-flight sends before exiting anyway.
     shutdown_timeout: Duration = timedelta(seconds=30)
 
@@ -92,7 +93,7 @@ class CampaignConfig(Strict):
     description: str = ""
     segment: str
     channels: list[str] = Field(default_factory=lambda: ["email"], min_length=1)
-    template: str | None = None  # folder under templates/; defaults to the campaign's name
+    template: TemplateFolder | None = None  # folder under templates/; default: the name
     schedule: str | None = None  # cron, in the config's timezone
     grace: Duration = timedelta(hours=1)
     once_per: str = "customer"
@@ -120,7 +121,7 @@ class CampaignConfig(Strict):
     variants: dict[str, VariantConfig] = Field(default_factory=dict)
     holdout: Share = 0.0
     salt: str | None = None
-    attribution_window: Duration = timedelta(days=7)
+    attribution_window: PositiveDuration = timedelta(days=7)
     planned_recipients: int | None = Field(default=None, gt=0)
     # Link tracking (dispatcher/tracking): clicks default to on for marketing, off for
     # transactional; opens are off unless asked for; UTM tags on the shop's own links.
@@ -160,7 +161,7 @@ class Config(Strict):
     # Channel settings are validated by each channel's own settings model (channels registry).
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     segments: dict[str, Any] = Field(default_factory=dict)
-    campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
+    campaigns: dict[CampaignName, CampaignConfig] = Field(default_factory=dict)
     loyalty: LoyaltyConfig = Field(default_factory=LoyaltyConfig)
     include: list[str] = Field(default_factory=list)
     caps: CapsConfig = Field(default_factory=CapsConfig)

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from ..durations import Duration, format_duration, parse_duration
+from ..durations import PositiveDuration, format_duration, parse_duration
 
 _CAP = re.compile(r"^\s*(\d+)\s*(?:per|/)\s*(\S+)\s*$")
 
@@ -31,8 +31,9 @@ class _Strict(BaseModel):
 class Cap(_Strict):
     """At most ``max`` marketing messages in any rolling window of ``per``."""
 
-    max: int = Field(ge=0)
-    per: Duration
+    # 0 would never let a message through; the upper bound keeps counts in 64 bits.
+    max: int = Field(ge=1, le=1_000_000)
+    per: PositiveDuration
 
     def label(self) -> str:
         """``3/7d``: what a skip reason and the plan funnel show."""
@@ -51,7 +52,11 @@ def _cap(value: Any) -> Any:
         per = parse_duration(match.group(2))
         if per <= timedelta(0):
             raise ValueError(f"the cap's window must be positive; got {value!r}")
-        return {"max": int(match.group(1)), "per": per}
+        count = match.group(1).lstrip("0")
+        if not count or len(count) > 7 or int(count) > 1_000_000:
+            raise ValueError(f"a cap allows 1 to 1000000 messages (0 would never let one "
+                             f"through; leave the cap out for none); got {value!r}")
+        return {"max": int(count), "per": per}
     return value
 
 
@@ -106,4 +111,4 @@ class QuietHoursConfig(_Strict):
 
 class BouncesConfig(_Strict):
     soft_threshold: int = Field(default=3, ge=1)
-    soft_window: Duration = timedelta(days=30)
+    soft_window: PositiveDuration = timedelta(days=30)

@@ -134,6 +134,10 @@ class Daemon:
             log.error("config reload rejected (%d problem(s)); still running the previous config",
                       len(exc.issues))
             return False
+        except Exception as exc:  # any failure keeps the running config
+            log.error("config reload rejected (%s: %s); still running the previous config",
+                      type(exc).__name__, exc)
+            return False
         if new.database_url() != self.loaded.database_url():
             log.warning("config reload: a new database URL takes effect only after a restart")
         self.loaded = new

@@ -32,9 +32,9 @@ def check_campaign(name: str, campaign: CampaignConfig, templates: Any,
             error(("variants", variant),
                   f"invalid variant name {variant!r} (letters, digits, _ and -; "
                   f"'{HOLDOUT}' and '{TREATMENT}' are reserved)")
-        if body.template and not (templates / body.template).is_dir():
+        if body.template and not templates.has_folder(body.template):
             error(("variants", variant, "template"),
-                  f"template folder not found: {templates / body.template}")
+                  f"template folder not found: {templates.root / body.template}")
         if body.channels is not None and sorted(body.channels) != sorted(campaign.channels):
             error(("variants", variant, "channels"),
                   f"a variant reorders the campaign's channels {campaign.channels}; "

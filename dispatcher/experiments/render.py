@@ -8,7 +8,7 @@ from channels.base import RenderedMessage
 
 from ..config.experiment import VariantConfig
 from ..config.load import LoadedConfig
-from ..templating import TemplateProblem, TemplateRenderer
+from ..templating import TemplateRenderer
 
 
 def variant_of(loaded: LoadedConfig, campaign: str, variant: str | None) -> VariantConfig | None:
@@ -39,11 +39,9 @@ def override_subject(renderer: TemplateRenderer, loaded: LoadedConfig, campaign:
     chosen = variant_of(loaded, campaign, variant)
     if chosen is None or chosen.subject is None or message.subject is None:
         return
-    try:
-        subject = renderer.inline(chosen.subject).render(context)
-    except Exception as exc:  # a Jinja error in YAML: name where it came from
-        raise TemplateProblem(f"campaigns.{campaign}.variants.{variant}.subject", None,
-                              str(exc)) from None
+    # A Jinja error in YAML names where it came from.
+    subject = renderer.render_inline(chosen.subject, context,
+                                     f"campaigns.{campaign}.variants.{variant}.subject")
     message.subject = " ".join(subject.split())
 
 

@@ -5,10 +5,20 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from .limits import (
+    JSON_DEPTH_LIMIT,
+    JSON_SIZE_LIMIT,
+    check_json,
+    has_control,
+    one_line,
+    quote,
+    size_text,
+)
 
 CONSENT_YES = {"yes", "y", "true", "1", "granted", "opt-in", "optin", "subscribed"}
 CONSENT_NO = {"no", "n", "false", "0", "withdrawn", "opt-out", "optout", "unsubscribed"}
@@ -25,36 +35,64 @@ def parse_timestamp(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     text = str(value).strip().replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{quote(value)} is not a date and time (ISO 8601, e.g. "
+                         "2026-05-01 or 2026-05-01T09:30:00Z)") from None
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
 
 
+def parse_json_field(value: Any) -> Any:
+    """A JSON field (``attributes``, cart ``items``): from text in a CSV cell, or as is
+    from JSONL; bounded in size and nesting, no control characters in its strings."""
+    if isinstance(value, str):
+        if len(value) > JSON_SIZE_LIMIT:
+            raise ValueError(f"{quote(value)} is longer than {size_text(JSON_SIZE_LIMIT)}")
+        try:
+            value = json.loads(value)
+        except RecursionError:
+            raise ValueError("invalid JSON: nested too deeply") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{quote(exc.doc)} is not valid JSON ({exc.msg})") from None
+    check_json(value, JSON_DEPTH_LIMIT, JSON_SIZE_LIMIT)  # ValueErrors naming the limit
+    return value
+
+
 class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Free text that may span lines; every other text field is one line.
+    MULTILINE: ClassVar[frozenset[str]] = frozenset({"consent_text"})
 
     @field_validator("*", mode="before")
     @classmethod
-    def _blanks(cls, value: Any) -> Any:
+    def _blanks(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and has_control(value):  # rare: one regex search
+            multiline = info.field_name in cls.MULTILINE
+            if not multiline:
+                value = one_line(value)  # Excel's Alt+Enter in a name cell
+            if has_control(value, multiline):
+                raise ValueError(f"{quote(value)} contains a control character")
         return _blank_to_none(value)
 
 
 class CustomerRow(_Row):
     id: str = Field(min_length=1, max_length=64)
-    name: str | None = None
+    name: str | None = Field(default=None, max_length=4096)
     locale: str | None = Field(default=None, max_length=16)
-    timezone: str | None = None
+    timezone: str | None = Field(default=None, max_length=64)
     birthday: date | None = None
-    email: str | None = None
-    phone: str | None = None
-    telegram_chat_id: str | None = None
-    email_consent: str | None = None
-    sms_consent: str | None = None
-    telegram_consent: str | None = None
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=32)
+    telegram_chat_id: str | None = Field(default=None, max_length=24)
+    email_consent: str | None = Field(default=None, max_length=32)
+    sms_consent: str | None = Field(default=None, max_length=32)
+    telegram_consent: str | None = Field(default=None, max_length=32)
     consent_at: datetime | None = None
-    consent_source: str | None = None
-    consent_text: str | None = None
+    consent_source: str | None = Field(default=None, max_length=256)
+    consent_text: str | None = Field(default=None, max_length=4096)
     created_at: datetime | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
@@ -120,11 +158,7 @@ class CustomerRow(_Row):
     @field_validator("attributes", mode="before")
     @classmethod
     def _attrs(cls, value: Any) -> Any:
-        if value is None:
-            return {}
-        if isinstance(value, str):
-            return json.loads(value)
-        return value
+        return {} if value is None else parse_json_field(value)
 
 
 class OrderRow(_Row):
@@ -133,8 +167,8 @@ class OrderRow(_Row):
     placed_at: datetime
     total: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
     currency: str = Field(min_length=3, max_length=3)
-    promo_code: str | None = None
-    status: str | None = None
+    promo_code: str | None = Field(default=None, max_length=64)
+    status: str | None = Field(default=None, max_length=32)
     delivered_at: datetime | None = None
 
     @field_validator("placed_at", "delivered_at", mode="before")
@@ -153,7 +187,7 @@ class CartRow(_Row):
     customer_id: str = Field(min_length=1, max_length=64)
     updated_at: datetime
     total: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
-    currency: str | None = None
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
     items: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("updated_at", mode="before")
@@ -164,11 +198,22 @@ class CartRow(_Row):
     @field_validator("items", mode="before")
     @classmethod
     def _items(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        if isinstance(value, str):
-            return json.loads(value)
-        return value
+        return [] if value is None else parse_json_field(value)
+
+
+def address_channels(text: str) -> list[str]:
+    """The channels ``text`` is an address of, by the rules an import applies."""
+    fits = []
+    for column, channel in CHANNEL_COLUMNS.items():
+        try:
+            CustomerRow.model_validate({"id": "probe", column: text})
+        except ValidationError:
+            continue
+        if text.strip():
+            fits.append(channel)
+    if text.startswith(("https://", "http://")):
+        fits.append("push")
+    return fits
 
 
 ROW_MODELS: dict[str, type[_Row]] = {"customers": CustomerRow, "orders": OrderRow,

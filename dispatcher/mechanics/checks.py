@@ -40,8 +40,7 @@ def mechanics_issues(loaded: LoadedConfig, campaign: str) -> list[ConfigIssue]:
             if channel not in REGISTRY:
                 issue(("steps", index, "channels", position),
                       f"unknown channel '{channel}' (valid: {', '.join(known_channels())})")
-        folder = loaded.templates_dir / step_folder(loaded.template_folder(campaign), config,
-                                                    step.name)
-        if not folder.is_dir():
-            issue(("steps", index), f"template folder not found: {folder}")
+        folder = step_folder(loaded.template_folder(campaign), config, step.name)
+        if not loaded.templates.has_folder(folder):
+            issue(("steps", index), f"template folder not found: {loaded.templates_dir / folder}")
     return issues

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..csv_safe import neutral_dict
 from .abtest import ABReport, ArmReport
 from .funnel import OPENS_NOTE, ArmFunnel
 from .stats import Comparison, Interval
@@ -119,7 +120,7 @@ def to_csv(report: ABReport) -> str:
     writer.writeheader()
     for arm in report.arms:
         row = _csv_row(arm, names, _funnel_of(report, arm.name))
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow(neutral_dict({k: ("" if v is None else v) for k, v in row.items()}))
     return buffer.getvalue()
 
 

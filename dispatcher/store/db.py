@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,6 +65,53 @@ def _alembic_config(engine: Engine):
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     return cfg
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be opened: an unreachable server, a file that cannot be
+    created, a URL that is not one. The message names the database without its password."""
+
+    def __init__(self, safe_url: str, reason: str, exit_code: int = 1) -> None:
+        self.safe_url = safe_url
+        self.reason = reason
+        self.exit_code = exit_code  # 2: the URL itself is wrong (configuration)
+        super().__init__(f"cannot open the database {safe_url}: {reason}")
+
+
+def open_engine(url: str, echo: bool = False) -> Engine:
+    """An engine whose database is reachable and at the newest schema revision."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    try:
+        safe_url = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        raise DatabaseUnavailable(hide_password(url), "not a database URL (e.g. "
+                                  "sqlite:///dispatcher.db or postgresql+psycopg://"
+                                  "user:password@host/db)", exit_code=2) from None
+    try:
+        engine = make_engine(url, echo=echo)
+    except (ArgumentError, ImportError) as exc:  # unknown dialect, driver not installed
+        raise DatabaseUnavailable(safe_url, one_line(str(exc)), exit_code=2) from None
+    try:
+        migrate(engine)
+    except DBAPIError as exc:
+        engine.dispose()
+        raise DatabaseUnavailable(safe_url, hide_password(one_line(str(exc.orig)))) \
+            from None
+    return engine
+
+
+def one_line(text: str) -> str:
+    """A driver's multi-line message as one line."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*):[^@\s]*@")
+
+
+def hide_password(text: str) -> str:
+    """``scheme://user:password@`` in any text becomes ``scheme://user:***@``."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
 
 
 class OutdatedDatabase(RuntimeError):

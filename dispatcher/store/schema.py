@@ -284,6 +284,17 @@ bounces = Table(
     Index("ix_bounces_channel_hash_at", "channel", "address_hash", "at"),
 )
 
+# Provider messages that changed consent (Twilio's MessageSid of a STOP or START), so
+# a webhook delivered again, or replayed by someone who captured it, changes nothing.
+# A signature never expires, so the ids are kept; only consent keywords are recorded.
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("provider", String(16), primary_key=True),
+    Column("message_id", String(64), primary_key=True),
+    Column("received_at", DateTime, nullable=False),
+)
+
 # Each time someone looks at a campaign's A/B report: repeated looks before the planned
 # sample size are "peeking", and the report warns about it.
 report_views = Table(

@@ -11,7 +11,6 @@ is written unless everything is valid.
 from __future__ import annotations
 
 import hmac
-import json
 import os
 from typing import Any
 
@@ -27,6 +26,7 @@ from ..importer.write import write_carts, write_orders
 from ..store.db import utcnow
 from ..store.schema import customers
 from .app import WebState
+from .bodies import BadBody, read_json
 
 TOKEN_ENV = "DISPATCHER_EVENTS_TOKEN"
 MAX_BODY = 5 * 1024 * 1024
@@ -72,6 +72,8 @@ def _validate(model: Any, payload: Any) -> tuple[list[Any], list[dict[str, str]]
             continue
         try:
             rows.append(model.model_validate(item))
+        except RecursionError:  # a text field parsed as JSON (a cart's items) nests deeply
+            errors.append({"loc": _where(at, ""), "message": "nested too deeply"})
         except ValidationError as exc:
             for err in exc.errors():
                 field = ".".join(str(p) for p in err["loc"])
@@ -113,15 +115,10 @@ def _endpoint(state: WebState, kind: str) -> Any:
             return JSONResponse({"errors": [{"loc": "authorization",
                                              "message": "missing or wrong bearer token"}]},
                                 status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return _problem(413, [{"loc": "body", "message": "body too large"}])
         try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            where = f"line {exc.lineno} column {exc.colno}" \
-                if isinstance(exc, json.JSONDecodeError) else "body"
-            return _problem(400, [{"loc": where, "message": "invalid JSON"}])
+            payload = await read_json(request, MAX_BODY)
+        except BadBody as exc:
+            return _problem(exc.status, [{"loc": exc.where, "message": exc.message}])
         rows, errors = _validate(model, payload)
         if errors:
             return _problem(422, errors)

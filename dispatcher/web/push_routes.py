@@ -10,7 +10,9 @@
                               rotated subscription (pushsubscriptionchange); same proof
 
 Cross-origin calls are allowed from the shop's own origin (shop.url) and the push
-channel's ``allowed_origins``.
+channel's ``allowed_origins``. A subscription is stored only when its endpoint is a known
+push service's https URL whose name resolves to public addresses only
+(channels/webpush_hosts.py); the sender checks again before each connection.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from channels.webpush_settings import WebPushSettings
 
 from ..push_subscriptions import (
     BadSubscription,
+    Subscription,
+    check_endpoint_host,
     parse_subscription,
     replace_subscription,
     save_subscription,
@@ -37,9 +41,12 @@ from ..push_subscriptions import (
 from ..push_tokens import verify_subscribe_token
 from ..store.db import utcnow
 from .app import WebState
+from .bodies import BadBody, read_json
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 MAX_BODY = 16 * 1024
+# WebState.extra key of a DNS lookup replacing the system resolver (tests give a fake).
+PUSH_LOOKUP = "push_lookup"
 
 
 def _settings(state: WebState) -> WebPushSettings:
@@ -68,18 +75,6 @@ def _json(state: WebState, request: Request, body: dict[str, Any], status: int =
     return JSONResponse(body, status_code=status, headers=_cors(state, request))
 
 
-async def _read_json(request: Request) -> Any:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY:
-        raise ValueError("too large")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise ValueError("too large")
-    return json.loads(body or b"null")
-
-
 def routes(state: WebState) -> list[BaseRoute]:
     async def preflight(request: Request) -> Response:
         headers = _cors(state, request)
@@ -99,35 +94,54 @@ def routes(state: WebState) -> list[BaseRoute]:
                                                    .get_secret_value()))
         return _json(state, request, {"applicationServerKey": public})
 
+    async def body_of(request: Request) -> dict[str, Any]:
+        body = await read_json(request, MAX_BODY)
+        if not isinstance(body, dict):
+            raise BadBody(400, "expected a JSON object")
+        return body
+
+    async def checked_subscription(raw: Any) -> Subscription:
+        """The posted subscription, if its endpoint is a public push service's."""
+        policy = _settings(state).host_policy()
+        try:
+            subscription = parse_subscription(raw, policy)
+            await check_endpoint_host(subscription, policy, state.extra.get(PUSH_LOOKUP))
+        except BadSubscription as exc:
+            raise BadBody(400, str(exc)) from None
+        except OSError:
+            raise BadBody(503, "could not resolve the push service; try again later") \
+                from None
+        return subscription
+
     async def subscribe(request: Request) -> Response:
         settings = _settings(state)
         try:
-            body = await _read_json(request)
-        except ValueError:
-            return _json(state, request, {"error": "expected a JSON body under 16 KiB"}, 400)
-        if not isinstance(body, dict):
-            return _json(state, request, {"error": "expected a JSON object"}, 400)
+            body = await body_of(request)
+        except BadBody as exc:
+            return _json(state, request, {"error": exc.message}, exc.status)
         # The token comes first: nothing about a forged request is looked at further.
-        customer_id = verify_subscribe_token(str(body.get("token") or ""),
-                                             settings.subscribe_token_max_age)
+        token = body.get("token")
+        customer_id = verify_subscribe_token(token, settings.subscribe_token_max_age) \
+            if isinstance(token, str) else None
         if customer_id is None:
             return _json(state, request, {"error": "invalid or expired token"}, 403)
-        try:
-            subscription = parse_subscription(body.get("subscription"),
-                                              settings.allow_http_endpoints)
-        except BadSubscription as exc:
-            return _json(state, request, {"error": str(exc)}, 400)
         consent_text = body.get("consent_text")
+        if consent_text is not None and not isinstance(consent_text, str):
+            return _json(state, request, {"error": "consent_text must be a string"}, 400)
+        try:
+            subscription = await checked_subscription(body.get("subscription"))
+        except BadBody as exc:
+            return _json(state, request, {"error": exc.message}, exc.status)
         await asyncio.to_thread(save_subscription, state.engine, customer_id, subscription,
-                                utcnow(), consent_text if isinstance(consent_text, str) else None)
+                                utcnow(), consent_text)
         return _json(state, request, {"ok": True}, 201)
 
     async def unsubscribe(request: Request) -> Response:
         try:
-            body = await _read_json(request)
-        except ValueError:
-            return _json(state, request, {"error": "expected a JSON body under 16 KiB"}, 400)
-        endpoint = body.get("endpoint") if isinstance(body, dict) else None
+            body = await body_of(request)
+        except BadBody as exc:
+            return _json(state, request, {"error": exc.message}, exc.status)
+        endpoint = body.get("endpoint")
         if not isinstance(endpoint, str) or not endpoint:
             return _json(state, request, {"error": "expected {\"endpoint\": ...}"}, 400)
         changed = await asyncio.to_thread(withdraw_subscription, state.engine, endpoint,
@@ -136,17 +150,16 @@ def routes(state: WebState) -> list[BaseRoute]:
 
     async def resubscribe(request: Request) -> Response:
         try:
-            body = await _read_json(request)
-        except ValueError:
-            return _json(state, request, {"error": "expected a JSON body under 16 KiB"}, 400)
-        old = body.get("old_endpoint") if isinstance(body, dict) else None
+            body = await body_of(request)
+        except BadBody as exc:
+            return _json(state, request, {"error": exc.message}, exc.status)
+        old = body.get("old_endpoint")
         if not isinstance(old, str) or not old:
             return _json(state, request, {"error": "expected old_endpoint"}, 400)
         try:
-            fresh = parse_subscription(body.get("subscription"),
-                                       _settings(state).allow_http_endpoints)
-        except BadSubscription as exc:
-            return _json(state, request, {"error": str(exc)}, 400)
+            fresh = await checked_subscription(body.get("subscription"))
+        except BadBody as exc:
+            return _json(state, request, {"error": exc.message}, exc.status)
         moved = await asyncio.to_thread(replace_subscription, state.engine, old, fresh)
         return _json(state, request, {"ok": True, "moved": moved})
 

@@ -4,6 +4,12 @@ Both endpoints trust a request only if its ``X-Twilio-Signature`` is valid for o
 auth token and the public URL Twilio was given (``shop.public_url`` + path): a
 forged or replayed-elsewhere request is refused with 403 and changes nothing.
 
+A signature has no time in it, so a captured request stays valid: each inbound
+message's ``MessageSid`` is recorded with the consent change it caused, and the same
+sid arriving again (a retry, or a replay) changes nothing. Inbound SMS carry no
+timestamp of their own; a change is dated when it first arrives, and a change older
+than an address's current consent never overrides it (dispatcher/optout.py).
+
 Configure in Twilio: the number's (or Messaging Service's) incoming-message
 webhook -> ``{public_url}/twilio/inbound``; ``channels.sms.status_callback`` ->
 ``{public_url}/twilio/status``.
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 from sqlalchemy import select, update
@@ -25,17 +32,21 @@ from channels.sms_classify import classify_twilio_code
 from channels.sms_settings import SmsSettings
 
 from ..optout import ConsentChange, apply_consent_change
+from ..receipts import first_receipt
 from ..store.db import utcnow
 from ..store.schema import outbox
 from ..suppress import record_gone
 from ..tracking.delivery import delivered_from_receipt
 from .app import WebState
+from .bodies import BadBody, read_form
 
 log = logging.getLogger("dispatcher.twilio")
 
 OPT_OUT = frozenset({"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
                      "OPTOUT", "REVOKE"})
 OPT_IN = frozenset({"START", "YES", "UNSTOP"})
+# SM... (SMS) or MM... (MMS): two letters and 32 hex digits.
+MESSAGE_SID = re.compile(r"[SM]M[0-9a-fA-F]{32}")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 # Later states win; a late "sent" must not overwrite "delivered".
 STATUS_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
@@ -70,8 +81,7 @@ class _Verifier:
             return None  # no token: nothing can be verified, so nothing is trusted
         from twilio.request_validator import RequestValidator  # the sms extra
 
-        form = await request.form()
-        params = {key: str(value) for key, value in form.multi_items()}
+        params = dict(await read_form(request))
         public = self.state.loaded.config.shop.public_url.rstrip("/")
         url = public + request.url.path + (f"?{request.url.query}" if request.url.query else "")
         signature = request.headers.get("X-Twilio-Signature", "")
@@ -85,18 +95,31 @@ def routes(state: WebState) -> list[BaseRoute]:
     verifier = _Verifier(state)
 
     async def inbound(request: Request) -> Response:
-        form = await verifier.form(request)
+        try:
+            form = await verifier.form(request)
+        except BadBody as exc:
+            return PlainTextResponse(exc.message, status_code=exc.status)
         if form is None:
             return PlainTextResponse("invalid Twilio signature", status_code=403)
         change = consent_change(form)
         if change is not None:
-            touched = await asyncio.to_thread(_apply, state, change)
-            log.info("sms consent change", extra={"source": change.source,
-                                                  "addresses": touched})
+            sid = form.get("MessageSid", "")
+            if not MESSAGE_SID.fullmatch(sid):
+                return PlainTextResponse("MessageSid missing or malformed", status_code=400)
+            touched = await asyncio.to_thread(_apply, state, change, sid)
+            if touched is None:
+                log.info("sms consent change already received; ignored",
+                         extra={"source": change.source})
+            else:
+                log.info("sms consent change", extra={"source": change.source,
+                                                      "addresses": touched})
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     async def status(request: Request) -> Response:
-        form = await verifier.form(request)
+        try:
+            form = await verifier.form(request)
+        except BadBody as exc:
+            return PlainTextResponse(exc.message, status_code=exc.status)
         if form is None:
             return PlainTextResponse("invalid Twilio signature", status_code=403)
         sid, state_name = form.get("MessageSid"), (form.get("MessageStatus") or "").lower()
@@ -109,9 +132,13 @@ def routes(state: WebState) -> list[BaseRoute]:
             Route("/twilio/status", status, methods=["POST"])]
 
 
-def _apply(state: WebState, change: ConsentChange) -> int:
+def _apply(state: WebState, change: ConsentChange, message_sid: str) -> int | None:
+    """Apply the change of a message seen for the first time; None for a repeat."""
+    now = utcnow()
     with state.engine.begin() as conn:
-        return apply_consent_change(conn, change, utcnow())
+        if not first_receipt(conn, "twilio", message_sid, now):
+            return None
+        return apply_consent_change(conn, change, now)
 
 
 def record_delivery(state: WebState, sid: str, status: str, error_code: str | None) -> bool:

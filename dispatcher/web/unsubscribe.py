@@ -31,6 +31,7 @@ from ..policy.preferences import (
 )
 from ..store.db import utcnow
 from .app import WebState
+from .bodies import BadBody, read_form
 from .pages import TEXT, page, topic_label
 
 
@@ -107,13 +108,17 @@ async def _preferences_page(state: WebState, request: Request,
 
 
 async def _save(state: WebState, request: Request, claims: LinkClaims) -> HTMLResponse:
-    form = await request.form()
+    try:
+        form = await read_form(request)
+    except BadBody as exc:
+        return HTMLResponse(escape(exc.message), status_code=exc.status)
     prefs = await asyncio.to_thread(_load, state, claims)
     if prefs is None:
         return _gone(state)
-    receive = {int(str(v)) for v in form.getlist("address") if str(v).isdigit()}
-    topics_on = {str(v) for v in form.getlist("topic")}
-    tracking = ("tracking" in form) if "tracking_shown" in form else None
+    receive = {int(v) for k, v in form if k == "address" and v.isdigit() and len(v) < 19}
+    topics_on = {v for k, v in form if k == "topic"}
+    keys = {k for k, _ in form}
+    tracking = ("tracking" in keys) if "tracking_shown" in keys else None
     labels = {a.address_id: _label(_t(prefs), a) for a in prefs.addresses}
 
     def write() -> Preferences | None:

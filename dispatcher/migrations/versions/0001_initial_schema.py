@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 09:35:28.755355
+Create Date: 2026-11-30 10:09:36.712605
 """
 
 from __future__ import annotations
@@ -80,6 +80,12 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('erased_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers'))
+    )
+    op.create_table('inbound_messages',
+    sa.Column('provider', sa.String(length=16), nullable=False),
+    sa.Column('message_id', sa.String(length=64), nullable=False),
+    sa.Column('received_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('provider', 'message_id', name=op.f('pk_inbound_messages'))
     )
     op.create_table('opens',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -310,6 +316,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_opens_outbox_id')
 
     op.drop_table('opens')
+    op.drop_table('inbound_messages')
     op.drop_table('customers')
     with op.batch_alter_table('consent_events', schema=None) as batch_op:
         batch_op.drop_index('ix_consent_events_customer')
