@@ -45,13 +45,14 @@ STAGES: dict[str, tuple[str, ...]] = {
     "  of which aiosmtplib sendmail": ("sendmail (aiosmtplib/smtp.py",),
     "  of which building the bytes (email_fast)": ("message_bytes (channels/email_fast.py",),
     "claim + prepare + render a batch (worker thread)": (
-        "._claim (dispatcher/sender.py", "._prepare_claimed (dispatcher/sender.py"),
+        "claim (dispatcher/outbox/ledger.py", "prepare (dispatcher/send_prepare.py"),
     "  of which send-time checks (policy, promos, carts)": (
         "check_at_send (", "issue_promos (", "newest_carts (", "expired_campaigns ("),
     "  of which customers + order stats": ("load_customers (", "load_stats ("),
-    "  of which rendering (context, links, Jinja)": ("render (dispatcher/sender.py",),
+    "  of which rendering (context, links, Jinja)": ("build (dispatcher/messages.py",),
     "  of which Jinja Template.render": ("render (jinja2/environment.py",),
-    "record outcomes + start marks (one commit per group)": ("._write (dispatcher/sender.py",),
+    "record outcomes + start marks (one commit per group)": (
+        "commit (dispatcher/outbox/ledger.py",),
     "plan (INSERT ... SELECT)": ("plan_run (dispatcher/planner.py",),
     "start-up (imports; outside the timed part)": ("_call_with_frames_removed (<frozen",),
 }

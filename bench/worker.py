@@ -40,6 +40,17 @@ def use_stdlib_mime() -> None:
     channels.email_fast.message_bytes = stdlib
 
 
+class NoLogRecorder:
+    """Ratio 2's "without send log" side: start marks as usual, outcomes not recorded
+    (injected by the benchmark; production code has no such switch)."""
+
+    def __init__(self, ledger: Any) -> None:
+        self.ledger = ledger
+
+    def commit(self, records: Any, marks: Any = ()) -> Any:
+        return self.ledger.commit([], marks)
+
+
 def pipeline(config: str, campaign: str, log_sends: bool = True,
              start_ahead: int | None = None) -> dict[str, Any]:
     """What `dispatcher run-once CAMPAIGN` does, with plan and send timed apart."""
@@ -59,8 +70,10 @@ def pipeline(config: str, campaign: str, log_sends: bool = True,
 
     async def send() -> Any:
         async with open_channels(loaded, loaded.campaign_channels(campaign)) as channels:
-            options = SenderOptions(log_sends=log_sends, start_ahead=start_ahead)
+            options = SenderOptions(start_ahead=start_ahead)
             sender = Sender(engine, loaded, channels, options)
+            if not log_sends:  # the "send log off" side: marks stay, outcomes are dropped
+                sender.recorder = NoLogRecorder(sender.ledger)
             return await sender.drain([campaign])
 
     stats = asyncio.run(send())

@@ -4,12 +4,23 @@ An adapter turns a ``RenderedMessage`` into one provider call. It never touches
 the database, caps or opt-outs (the sender does), validates its own settings,
 and never prints a secret.
 
-Failures are classified, never collapsed::
+When ``send`` raises, the adapter's pure ``classify`` says what the sender must *do*;
+one retry policy (``dispatcher.retry``) obeys it, the same way for every channel::
 
-    Failure(kind, reason, code, retry_after)
-    ├── RETRYABLE       try again later (after ``retry_after`` seconds when the provider says)
-    ├── PERMANENT       this message cannot be delivered; do not retry
-    └── RECIPIENT_GONE  the recipient opted out or no longer exists; suppress the address
+    Outcome
+    ├── Retry(reason, after)    nothing was delivered: try again (after ``after`` seconds
+    │                           when the provider said so), up to the channel's max_attempts
+    ├── Fail(reason)            this message cannot be delivered; never retried
+    ├── Unknown(reason)         the request may have reached the provider (a timeout or a
+    │                           dropped connection after it went out): 'uncertain', never
+    │                           sent again unless the channel is declared idempotent
+    └── Gone(action, reason)    the recipient is gone: the message fails and the address is
+                                SUPPRESS-ed (opted out, blocked), INVALIDATE-d (does not
+                                exist) and/or DELETE-d (a dead push subscription)
+
+``systemic`` on any outcome means "our side, not the recipient's" (credentials, account,
+an outage): it only feeds the error-rate guard, which pauses the campaign. Anything a
+classifier does not recognise is ``Fail``: only declared errors are retried.
 """
 
 from __future__ import annotations
@@ -25,26 +36,55 @@ from pydantic import BaseModel, ConfigDict, Field
 from dispatcher.durations import Duration, Rate
 
 
-class FailureKind(enum.Enum):
-    RETRYABLE = "retryable"
-    PERMANENT = "permanent"
-    RECIPIENT_GONE = "recipient_gone"
+@dataclass(frozen=True)
+class Retry:
+    """Nothing reached the recipient: sending again cannot duplicate it."""
+
+    reason: str
+    after: float | None = None  # seconds the provider asked for; None: our backoff
+    code: str | None = None
+    systemic: bool = False
+    name: ClassVar[str] = "retry"
 
 
 @dataclass(frozen=True)
-class Failure:
-    kind: FailureKind
+class Fail:
+    """The provider refused this message for good (or we cannot build it)."""
+
     reason: str
     code: str | None = None
-    retry_after: float | None = None
-    # True when the failure is about our side (bad credentials, misconfiguration),
-    # so it counts toward pausing the campaign rather than toward the recipient.
     systemic: bool = False
-    # True when the address itself is invalid (mark it, don't just fail the message).
-    address_invalid: bool = False
-    # True when the address no longer exists anywhere (a web push subscription the push
-    # service answered 404/410 for): delete it instead of keeping a dead row around.
-    delete_address: bool = False
+    name: ClassVar[str] = "fail"
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """The request went out and no answer came back: it may have been delivered."""
+
+    reason: str
+    code: str | None = None
+    systemic: bool = False
+    name: ClassVar[str] = "unknown"
+
+
+class GoneAction(enum.Flag):
+    SUPPRESS = enum.auto()  # never message this address again (opted out, blocked the bot)
+    INVALIDATE = enum.auto()  # the address does not exist or cannot receive: mark it
+    DELETE = enum.auto()  # dead for good (an expired push subscription): delete the row
+
+
+@dataclass(frozen=True)
+class Gone:
+    """The recipient is gone: this message fails and the address is acted on."""
+
+    action: GoneAction
+    reason: str
+    code: str | None = None
+    systemic: ClassVar[bool] = False
+    name: ClassVar[str] = "gone"
+
+
+Outcome = Retry | Fail | Unknown | Gone
 
 
 @dataclass
@@ -104,8 +144,8 @@ class Channel(abc.ABC):
         """Deliver ``message``; return the provider's message id; raise on failure."""
 
     @abc.abstractmethod
-    def classify(self, error: BaseException) -> Failure:
-        """Pure: what does this error mean for the message and the recipient?"""
+    def classify(self, error: BaseException) -> Outcome:
+        """Pure: what must the sender do about this error, and why?"""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections and sessions."""

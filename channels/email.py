@@ -1,4 +1,21 @@
-"""Email through aiosmtplib over a small pool of persistent SMTP connections."""
+"""Email through aiosmtplib over a small pool of persistent SMTP connections.
+
+What a failure means depends on when it happens (RFC 5321)::
+
+    before DATA (connect, EHLO, AUTH, MAIL, RCPT)
+        no connection, disconnect, timeout   Retry, systemic: nothing was handed over
+        AUTH refused (535)                   Retry, systemic: our credentials; the
+                                             error-rate guard pauses the campaign
+        4xx                                  Retry
+        5.1.x, 5.2.1, 550/551/553 (no enhanced code)
+                                             Gone(SUPPRESS | INVALIDATE): hard bounce
+        other 5xx                            Fail
+    during DATA
+        an answer (4xx / 5xx)                as above: the server said what it did
+        disconnect or timeout before the answer
+                                             Unknown: the server may have kept the
+                                             message (SmtpAnswerLost)
+"""
 
 from __future__ import annotations
 
@@ -12,13 +29,37 @@ from email.message import EmailMessage
 from typing import Any
 
 import aiosmtplib
+from aiosmtplib.response import SMTPResponse
+from aiosmtplib.typing import Default
 
-from .base import Channel, Failure, FailureKind, RenderedMessage
+from .base import Channel, Fail, Gone, GoneAction, Outcome, RenderedMessage, Retry, Unknown
 from .email_fast import message_bytes
 from .email_mime import build_mime, message_id, sender_domain
 from .email_settings import EmailSettings
 
 _ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+class SmtpAnswerLost(Exception):
+    """The message went out in DATA and the server's answer never came (the connection
+    dropped or the client's timeout passed): the server may have kept it."""
+
+    def __init__(self, cause: BaseException) -> None:
+        self.cause_name = type(cause).__name__
+        super().__init__(f"no answer to DATA ({self.cause_name})")
+
+
+class _Client(aiosmtplib.SMTP):
+    """An SMTP client that tells a lost answer to DATA from every failure before it."""
+
+    async def data(self, message: str | bytes, /, *,
+                   timeout: float | Default | None = Default.token) -> SMTPResponse:
+        try:
+            return await super().data(message, timeout=timeout)
+        except aiosmtplib.SMTPResponseException:
+            raise  # the server answered: classified by its code
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise SmtpAnswerLost(exc) from exc
 
 
 class _ConnectionPool:
@@ -37,7 +78,7 @@ class _ConnectionPool:
             tls_context.check_hostname = False
             tls_context.verify_mode = ssl.CERT_NONE
         default_port = {"tls": 465, "starttls": 587, "none": 25}[s.security]
-        return aiosmtplib.SMTP(
+        return _Client(
             hostname=s.host,
             port=s.port or default_port,
             use_tls=s.security == "tls",
@@ -123,43 +164,50 @@ class EmailChannel(Channel):
         await self._pool.send(raw, self._envelope_from, message.to)
         return message_id(message, self._domain)
 
-    def classify(self, error: BaseException) -> Failure:
+    def classify(self, error: BaseException) -> Outcome:
         return classify_smtp_error(error)
 
     async def aclose(self) -> None:
         await self._pool.close()
 
 
-def classify_smtp_error(error: BaseException) -> Failure:
-    """Map an aiosmtplib error to a Failure (RFC 5321 reply codes, RFC 3463 enhanced codes)."""
+def classify_smtp_error(error: BaseException) -> Outcome:
+    """Map an aiosmtplib error to an Outcome (RFC 5321 reply codes, RFC 3463 enhanced codes)."""
+    if isinstance(error, SmtpAnswerLost):
+        return Unknown(f"SMTP: {error}", systemic=True)
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused) and error.recipients:
         error = error.recipients[0]
     if isinstance(error, aiosmtplib.SMTPAuthenticationError):
-        return Failure(FailureKind.PERMANENT, "SMTP authentication failed", str(error.code),
-                       systemic=True)
-    if isinstance(error, (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected,
-                          aiosmtplib.SMTPTimeoutError, ConnectionError, TimeoutError)):
-        return Failure(FailureKind.RETRYABLE, f"SMTP connection: {type(error).__name__}",
-                       systemic=True)
+        # Our credentials: nobody is written off for it; the guard pauses the campaign.
+        return Retry("SMTP authentication failed", code=str(error.code), systemic=True)
     if isinstance(error, aiosmtplib.SMTPResponseException):
-        code = error.code
-        text = error.message or ""
-        enhanced = _ENHANCED.search(text)
-        detail = f"{code} {enhanced.group(0) if enhanced else ''}".strip()
-        if 400 <= code < 500:
-            return Failure(FailureKind.RETRYABLE, f"temporary SMTP failure {detail}", str(code))
-        if enhanced and enhanced.group(1) == "5":
-            subject, status = enhanced.group(2), enhanced.group(3)
-            if subject == "1" or (subject == "2" and status == "1"):
-                return Failure(FailureKind.RECIPIENT_GONE, f"hard bounce {detail}", str(code),
-                               address_invalid=True)
-        if code in (550, 551, 553) and not enhanced:
-            return Failure(FailureKind.RECIPIENT_GONE, f"mailbox unavailable {detail}",
-                           str(code), address_invalid=True)
-        if code == 535:
-            return Failure(FailureKind.PERMANENT, "SMTP authentication failed", str(code),
-                           systemic=True)
-        return Failure(FailureKind.PERMANENT, f"SMTP rejected {detail}", str(code))
-    if isinstance(error, OSError):
-        return Failure(FailureKind.RETRYABLE, f"network: {error.strerror or error}", systemic=True)
-    return Failure(FailureKind.PERMANENT, f"unexpected {type(error).__name__}")
+        return _classify_reply(error)
+    if isinstance(error, (aiosmtplib.SMTPException, OSError)):
+        # Everything before DATA: connect, EHLO, STARTTLS, MAIL, RCPT (a lost answer to
+        # DATA is SmtpAnswerLost, above). Nothing was handed over.
+        detail = getattr(error, "strerror", None) or type(error).__name__
+        if isinstance(error, aiosmtplib.SMTPNotSupported):
+            return Fail(f"SMTP server: {error}"[:200], systemic=True)
+        return Retry(f"SMTP connection: {detail}", systemic=True)
+    return Unknown(f"unexpected {type(error).__name__}")
+
+
+def _classify_reply(error: aiosmtplib.SMTPResponseException) -> Outcome:
+    code = error.code
+    text = error.message or ""
+    enhanced = _ENHANCED.search(text)
+    detail = f"{code} {enhanced.group(0) if enhanced else ''}".strip()
+    ours = isinstance(error, (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPHeloError))
+    if 400 <= code < 500:
+        return Retry(f"temporary SMTP failure {detail}", code=str(code), systemic=ours)
+    if code == 535:
+        return Retry("SMTP authentication failed", code=str(code), systemic=True)
+    if not ours and enhanced and enhanced.group(1) == "5":
+        subject, status = enhanced.group(2), enhanced.group(3)
+        if subject == "1" or (subject == "2" and status == "1"):
+            return Gone(GoneAction.SUPPRESS | GoneAction.INVALIDATE, f"hard bounce {detail}",
+                        str(code))
+    if not ours and code in (550, 551, 553) and not enhanced:
+        return Gone(GoneAction.SUPPRESS | GoneAction.INVALIDATE, f"mailbox unavailable {detail}",
+                    str(code))
+    return Fail(f"SMTP rejected {detail}", str(code), systemic=ours)

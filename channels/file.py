@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from .base import Channel, Failure, FailureKind, RenderedMessage
+from .base import Channel, Fail, Outcome, RenderedMessage, Retry
 
 
 def _json_body(message: RenderedMessage) -> bytes:
@@ -54,12 +54,13 @@ class FileChannel(Channel):
         await asyncio.to_thread(_write_atomically, folder, target, body)
         return f"file:{target}"
 
-    def classify(self, error: BaseException) -> Failure:
+    def classify(self, error: BaseException) -> Outcome:
+        # The file is written atomically (rename): a failure means nothing was written.
         if isinstance(error, OSError) and error.errno in (28, 122):  # ENOSPC, EDQUOT
-            return Failure(FailureKind.RETRYABLE, f"disk full: {error.strerror}", systemic=True)
+            return Retry(f"disk full: {error.strerror}", systemic=True)
         if isinstance(error, OSError):
-            return Failure(FailureKind.PERMANENT, f"cannot write: {error.strerror}", systemic=True)
-        return Failure(FailureKind.PERMANENT, type(error).__name__)
+            return Fail(f"cannot write: {error.strerror}", systemic=True)
+        return Fail(type(error).__name__)
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")

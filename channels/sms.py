@@ -18,7 +18,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from .base import Channel, Failure, RenderedMessage
+from .base import Channel, Outcome, RenderedMessage
 from .sms_classify import SmsProviderError, classify_sms_error
 from .sms_settings import TWILIO_API, SmsSettings
 
@@ -83,7 +83,7 @@ class SmsChannel(Channel):
             raise SmsProviderError.from_twilio(exc, _retry_after.get()) from exc
         return str(created.sid)
 
-    def classify(self, error: BaseException) -> Failure:
+    def classify(self, error: BaseException) -> Outcome:
         return classify_sms_error(error)
 
     async def aclose(self) -> None:

@@ -1,14 +1,19 @@
 """What a Twilio error means for the message and the recipient (a pure table).
 
-    SmsProviderError(status, code, message, retry_after)   the API refused a message
-    ├── 21610, 30004                 RECIPIENT_GONE   replied STOP / blocked: suppress
-    ├── 21211, 21614, 30005, 30006   PERMANENT        the number is invalid: mark it
-    ├── 20429, 14107, 30001, 30003, 30008, HTTP 429   RETRYABLE  (Retry-After honoured)
-    ├── HTTP 5xx                     RETRYABLE, systemic
-    ├── 20003, 21606, 30002, ...     PERMANENT, systemic (our account or sender)
-    └── anything else                PERMANENT
-    connection refused               RETRYABLE, systemic (never reached Twilio)
-    timeout / dropped connection     PERMANENT, systemic (may have been sent: no duplicate)
+    SmsProviderError(status, code, message, retry_after)   the API answered with an error
+    ├── 21610, 30004                 Gone(SUPPRESS)     replied STOP / blocked
+    ├── 21211, 21614, 30005, 30006   Gone(INVALIDATE)   the number is invalid: mark it
+    ├── 20429, 14107, 30001, HTTP 429   Retry           (Retry-After honoured)
+    ├── 20003, 20404, 21606, 30002, ... Retry, systemic: our account or sender; nothing
+    │                                   was sent, the error-rate guard pauses the campaign
+    ├── 30007                        Fail, systemic     filtered by the carrier
+    ├── HTTP 503                     Retry, systemic    Twilio did not take the request
+    ├── other HTTP 5xx               Unknown, systemic  Twilio may have created the message
+    └── anything else                Fail
+    connection never made (refused, DNS, TLS, connect timeout)
+                                     Retry, systemic    the request never left
+    timeout / dropped connection after the request went out
+                                     Unknown, systemic  Twilio may have it: no second text
 
 Codes 30003-30008 usually arrive later, in delivery status callbacks; the same
 table classifies them there (``classify_twilio_code``).
@@ -20,35 +25,33 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from .base import Failure, FailureKind
+from .base import Fail, Gone, GoneAction, Outcome, Retry, Unknown
 
-GONE, PERMANENT, RETRYABLE = (FailureKind.RECIPIENT_GONE, FailureKind.PERMANENT,
-                              FailureKind.RETRYABLE)
+SUPPRESS, INVALIDATE = GoneAction.SUPPRESS, GoneAction.INVALIDATE
 
-# code: (kind, reason, address_invalid, systemic)
-TWILIO_CODES: dict[int, tuple[FailureKind, str, bool, bool]] = {
-    21610: (GONE, "recipient replied STOP (unsubscribed)", False, False),
-    30004: (GONE, "message blocked by the recipient or carrier", False, False),
-    21211: (PERMANENT, "invalid 'To' phone number", True, False),
-    21614: (PERMANENT, "'To' is not a valid mobile number", True, False),
-    30005: (PERMANENT, "unknown destination handset", True, False),
-    30006: (PERMANENT, "landline or unreachable carrier", True, False),
-    21612: (PERMANENT, "'To' number cannot be reached by SMS from this sender", False, False),
-    21617: (PERMANENT, "message body over 1600 characters", False, False),
-    21608: (PERMANENT, "trial account: number not verified", False, False),
-    30007: (PERMANENT, "filtered by the carrier (content or sender flagged)", False, True),
-    20429: (RETRYABLE, "too many requests", False, False),
-    14107: (RETRYABLE, "SMS rate limit exceeded", False, False),
-    30001: (RETRYABLE, "queue overflow", False, False),
-    30003: (RETRYABLE, "destination handset unreachable", False, False),
-    30008: (RETRYABLE, "unknown delivery error", False, False),
-    20003: (PERMANENT, "Twilio authentication failed (check TWILIO_ACCOUNT_SID/AUTH_TOKEN)",
-            False, True),
-    20404: (PERMANENT, "Twilio resource not found (check the account SID)", False, True),
-    21408: (PERMANENT, "sending to this region is not enabled on the account", False, True),
-    21606: (PERMANENT, "'From' number cannot send SMS", False, True),
-    21659: (PERMANENT, "'From' is not a Twilio number of this account", False, True),
-    30002: (PERMANENT, "Twilio account suspended", False, True),
+# code: (what to do, reason, systemic)
+TWILIO_CODES: dict[int, tuple[type[Outcome] | GoneAction, str, bool]] = {
+    21610: (SUPPRESS, "recipient replied STOP (unsubscribed)", False),
+    30004: (SUPPRESS, "message blocked by the recipient or carrier", False),
+    21211: (INVALIDATE, "invalid 'To' phone number", False),
+    21614: (INVALIDATE, "'To' is not a valid mobile number", False),
+    30005: (INVALIDATE, "unknown destination handset", False),
+    30006: (INVALIDATE, "landline or unreachable carrier", False),
+    21612: (Fail, "'To' number cannot be reached by SMS from this sender", False),
+    21617: (Fail, "message body over 1600 characters", False),
+    21608: (Fail, "trial account: number not verified", False),
+    30007: (Fail, "filtered by the carrier (content or sender flagged)", True),
+    20429: (Retry, "too many requests", False),
+    14107: (Retry, "SMS rate limit exceeded", False),
+    30001: (Retry, "queue overflow", False),
+    30003: (Retry, "destination handset unreachable", False),
+    30008: (Retry, "unknown delivery error", False),
+    20003: (Retry, "Twilio authentication failed (check TWILIO_ACCOUNT_SID/AUTH_TOKEN)", True),
+    20404: (Retry, "Twilio resource not found (check the account SID)", True),
+    21408: (Retry, "sending to this region is not enabled on the account", True),
+    21606: (Retry, "'From' number cannot send SMS", True),
+    21659: (Retry, "'From' is not a Twilio number of this account", True),
+    30002: (Retry, "Twilio account suspended", True),
 }
 
 
@@ -73,38 +76,40 @@ class SmsProviderError(Exception):
 
 
 def classify_twilio_code(code: int | None, status: int = 400,
-                         retry_after: float | None = None) -> Failure:
+                         retry_after: float | None = None, detail: str = "") -> Outcome:
     """Classify a Twilio error code (from the API or a status callback)."""
     text = str(code) if code is not None else str(status)
     if code in TWILIO_CODES:
-        kind, reason, invalid, systemic = TWILIO_CODES[code]
-        return Failure(kind, f"twilio {code}: {reason}", text,
-                       retry_after if kind is RETRYABLE else None,
-                       systemic=systemic, address_invalid=invalid)
+        action, reason, systemic = TWILIO_CODES[code]
+        reason = f"twilio {code}: {reason}"
+        if isinstance(action, GoneAction):
+            return Gone(action, reason, text)
+        if action is Retry:
+            return Retry(reason, retry_after, text, systemic)
+        return Fail(reason, text, systemic)
+    suffix = f": {detail}"[:200] if detail else ""
     if status == 429:
-        return Failure(RETRYABLE, "twilio: too many requests", text, retry_after)
+        return Retry(f"twilio: too many requests{suffix}", retry_after, text)
+    if status == 503:
+        return Retry(f"twilio: service unavailable{suffix}", retry_after, text, systemic=True)
     if status >= 500:
-        return Failure(RETRYABLE, f"twilio: server error HTTP {status}", text, retry_after,
-                       systemic=True)
+        return Unknown(f"twilio: server error HTTP {status}{suffix}", text, systemic=True)
     if status in (401, 403):
-        return Failure(PERMANENT, f"twilio: HTTP {status} (credentials)", text, systemic=True)
-    return Failure(PERMANENT, f"twilio {text}: rejected", text)
+        return Retry(f"twilio: HTTP {status} (credentials){suffix}", None, text, systemic=True)
+    return Fail(f"twilio {text}: rejected{suffix}", text)
 
 
-def classify_sms_error(error: BaseException) -> Failure:
+def classify_sms_error(error: BaseException) -> Outcome:
     if isinstance(error, SmsProviderError):
-        failure = classify_twilio_code(error.code, error.status, error.retry_after)
-        if error.code not in TWILIO_CODES and error.message:
-            return Failure(failure.kind, f"{failure.reason}: {error.message}"[:300],
-                           failure.code, failure.retry_after, failure.systemic)
-        return failure
+        return classify_twilio_code(error.code, error.status, error.retry_after, error.message)
     import aiohttp  # comes with twilio's async client
 
-    if isinstance(error, (aiohttp.ClientConnectorError, ConnectionRefusedError)):
-        # The request never reached Twilio: sending again cannot duplicate it.
-        return Failure(RETRYABLE, f"network: {type(error).__name__}", systemic=True)
+    if isinstance(error, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError,
+                          ConnectionRefusedError)):
+        # The connection was never made: the request never reached Twilio.
+        return Retry(f"network: {type(error).__name__}", systemic=True)
     if isinstance(error, (asyncio.TimeoutError, TimeoutError, aiohttp.ClientError, OSError)):
         # The request may have reached Twilio: a retry could text the customer twice.
-        return Failure(PERMANENT, f"network: {type(error).__name__} (outcome unknown; "
-                       f"not retried)", systemic=True)
-    return Failure(PERMANENT, f"unexpected {type(error).__name__}")
+        return Unknown(f"network: {type(error).__name__} after the request was sent",
+                       systemic=True)
+    return Unknown(f"unexpected {type(error).__name__}")

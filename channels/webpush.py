@@ -7,15 +7,19 @@ Encryption is a few hundred microseconds of CPU per message and stays on the loo
 
 Failures (RFC 8030 and what FCM / Mozilla autopush / Apple answer)::
 
-    404, 410      RECIPIENT_GONE  the subscription expired or the user unsubscribed:
-                                  delete it (that subscription only) and suppress it
-    413           PERMANENT       payload too large
-    429           RETRYABLE       after Retry-After
-    5xx           RETRYABLE       (after Retry-After when given)
-    401, 403      PERMANENT, systemic: the push service rejected our VAPID credentials
-    network       RETRYABLE
-    bad keys      PERMANENT, address invalid: the stored subscription cannot be encrypted to
-    refused host  PERMANENT, nothing sent: not a public push service (webpush_hosts.py)
+    404, 410      Gone(SUPPRESS | DELETE)  the subscription expired or the user
+                                  unsubscribed: delete it (that subscription only)
+    413           Fail            payload too large
+    429           Retry           after Retry-After
+    503           Retry, systemic the service did not take it (after Retry-After)
+    other 5xx     Unknown, systemic: the service may have queued the message
+    401, 403      Retry, systemic: the push service rejected our VAPID credentials
+                                  (nothing sent; the error-rate guard pauses)
+    no connection (refused, DNS, TLS, connect timeout)   Retry: never sent
+    timeout or dropped connection after the request      Unknown: may have been pushed
+    bad keys, bad endpoint   Gone(INVALIDATE): the stored subscription cannot be used
+    refused host  Fail (Gone(INVALIDATE) when the URL itself can never be sent to):
+                  not a public push service (webpush_hosts.py); nothing sent
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pywebpush import WebPusher, WebPushException
 
 from dispatcher.push_payload import encode_payload
 
-from .base import Channel, Failure, FailureKind, RenderedMessage
+from .base import Channel, Fail, Gone, GoneAction, Outcome, RenderedMessage, Retry, Unknown
 from .webpush_guard import PublicOnlyResolver, endpoint_guard
 from .webpush_hosts import Lookup, PushEndpointRefused
 from .webpush_settings import WebPushSettings
@@ -124,7 +128,7 @@ class WebPushChannel(Channel):
                                parse_retry_after(response.headers.get("Retry-After")), detail)
         return response.headers.get("Location") or f"push:{response.status}"
 
-    def classify(self, error: BaseException) -> Failure:
+    def classify(self, error: BaseException) -> Outcome:
         return classify_push_error(error)
 
     async def aclose(self) -> None:
@@ -133,35 +137,37 @@ class WebPushChannel(Channel):
         self._session = None
 
 
-def classify_push_error(error: BaseException) -> Failure:
-    """Pure: map a push service answer or a local error to a Failure."""
+def classify_push_error(error: BaseException) -> Outcome:
+    """Pure: map a push service answer or a local error to an Outcome."""
     if isinstance(error, PushEndpointRefused):  # refused before connecting: nothing sent
-        return Failure(FailureKind.PERMANENT, str(error),
-                       address_invalid=error.address_invalid)
+        if error.address_invalid:
+            return Gone(GoneAction.INVALIDATE, str(error))
+        return Fail(str(error))
     if isinstance(error, PushRejected):
         status, code = error.status, str(error.status)
         if status in (404, 410):
-            return Failure(FailureKind.RECIPIENT_GONE, "push subscription expired or "
-                           "unsubscribed", code, delete_address=True)
+            return Gone(GoneAction.SUPPRESS | GoneAction.DELETE,
+                        "push subscription expired or unsubscribed", code)
         if status == 413:
-            return Failure(FailureKind.PERMANENT, "push payload too large", code)
+            return Fail("push payload too large", code)
         if status == 429:
-            return Failure(FailureKind.RETRYABLE, "rate limited by the push service", code,
-                           retry_after=error.retry_after)
+            return Retry("rate limited by the push service", error.retry_after, code)
         if status in (401, 403):
-            return Failure(FailureKind.PERMANENT, "push service rejected our VAPID "
-                           "credentials", code, systemic=True)
+            return Retry("push service rejected our VAPID credentials", None, code,
+                         systemic=True)
+        if status == 503:
+            return Retry("push service unavailable (503)", error.retry_after, code,
+                         systemic=True)
         if status >= 500:
-            return Failure(FailureKind.RETRYABLE, f"push service error {status}", code,
-                           retry_after=error.retry_after, systemic=True)
-        return Failure(FailureKind.PERMANENT, f"push service refused the message ({status})",
-                       code)
+            return Unknown(f"push service error {status}", code, systemic=True)
+        return Fail(f"push service refused the message ({status})", code)
     if isinstance(error, aiohttp.InvalidURL):
-        return Failure(FailureKind.PERMANENT, "invalid push endpoint", address_invalid=True)
-    if isinstance(error, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
-                          TimeoutError, ConnectionError)):
-        return Failure(FailureKind.RETRYABLE, f"network: {type(error).__name__}")
+        return Gone(GoneAction.INVALIDATE, "invalid push endpoint")
+    if isinstance(error, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError,
+                          ConnectionRefusedError)):
+        return Retry(f"network: {type(error).__name__} (not sent)")
+    if isinstance(error, (aiohttp.ClientError, TimeoutError, ConnectionError)):
+        return Unknown(f"network: {type(error).__name__} after the request was sent")
     if isinstance(error, (WebPushException, binascii.Error, ValueError)):
-        return Failure(FailureKind.PERMANENT, "invalid push subscription keys",
-                       address_invalid=True)
-    return Failure(FailureKind.PERMANENT, f"unexpected {type(error).__name__}")
+        return Gone(GoneAction.INVALIDATE, "invalid push subscription keys")
+    return Unknown(f"unexpected {type(error).__name__}")

@@ -163,7 +163,8 @@ def run_once(campaigns: Annotated[list[str] | None, typer.Argument()] = None,
                       "than a day ago; it runs at its next scheduled time)")
     s = result.stats
     console.print(f"sent {s.sent}, failed {s.failed}, retrying {s.retried}, "
-                  f"skipped at send time {s.skipped}, uncertain {s.recovered_uncertain}")
+                  f"skipped at send time {s.skipped}, "
+                  f"uncertain {s.uncertain + s.recovered_uncertain}")
     _print_waiting(result.waiting, loaded, _clock()())
 
 

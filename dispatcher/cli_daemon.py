@@ -144,7 +144,7 @@ def status(config: ConfigOption = None,
                   f"{data.uncertain_total}")
     for u in data.uncertain:
         console.print(f"  outbox {u['id']} {u['campaign']} customer {u['customer_id']} "
-                      f"via {u['channel']} at {u['updated_at']}", **PLAIN)
+                      f"via {u['channel']} at {u['updated_at']}: {u['reason']}", **PLAIN)
     if data.errors:
         console.print("last errors:")
         for e in data.errors:

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, Select, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from .outbox.states import OutboxStatus
 from .store.db import utcnow
 from .store.schema import campaign_state, outbox
 
@@ -60,7 +61,7 @@ def resume(engine: Engine, campaign: str, now: datetime | None = None) -> bool:
             .values(paused_at=None, paused_by=None, paused_reason=None, updated_at=now))
         if result.rowcount:
             conn.execute(update(outbox).where(
-                outbox.c.campaign == campaign, outbox.c.status == "pending",
+                outbox.c.campaign == campaign, outbox.c.status == OutboxStatus.PENDING,
                 outbox.c.attempts > 0, outbox.c.last_error.is_not(None),
                 outbox.c.not_before > now).values(not_before=now, updated_at=now))
     return bool(result.rowcount)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .outbox.states import OutboxStatus
+
 try:
     from prometheus_client import Counter, Histogram
 except ImportError:  # pragma: no cover - the web extra is not installed
@@ -31,7 +33,9 @@ if Counter is not None:
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
 # Outcome statuses as the metric names them ("pending" after a failure is a retry).
-_STATUS_NAMES = {"pending": "retry", "sent": "sent", "failed": "failed", "skipped": "skipped"}
+_STATUS_NAMES: dict[str, str] = {
+    OutboxStatus.PENDING: "retry", OutboxStatus.SENT: "sent", OutboxStatus.FAILED: "failed",
+    OutboxStatus.SKIPPED: "skipped", OutboxStatus.UNCERTAIN: "uncertain"}
 
 
 def record_outcome(channel: str, status: str, reason: str | None,
@@ -40,7 +44,7 @@ def record_outcome(channel: str, status: str, reason: str | None,
     if _messages is None or name is None:
         return
     _messages.labels(channel=channel, status=name).inc()
-    if status == "skipped":
+    if status == OutboxStatus.SKIPPED:
         _skipped.labels(reason=reason or "unknown").inc()
     elif error_class is not None:
         _failed.labels(channel=channel, error_class=error_class).inc()

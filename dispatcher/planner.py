@@ -42,6 +42,7 @@ from .experiments.assign import experiment_record
 from .experiments.plan import override_channels, with_experiment
 from .mechanics.audience import audience as mechanics_audience
 from .mechanics.sequences import step_channels
+from .outbox.states import OutboxStatus
 from .policy.caps import serialize_planning
 from .policy.channel_room import ChannelChooser
 from .policy.gate import apply_policy
@@ -158,7 +159,8 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
             cid.label("customer_id"),
             channel.label("channel"),
             address_id.label("address_id"),
-            case((any_reach, "pending"), else_="skipped").label("status"),
+            case((any_reach, OutboxStatus.PENDING.value),
+                 else_=OutboxStatus.SKIPPED.value).label("status"),
             reason.label("reason"),
             case((any_reach, key), else_=None).label("dedupe_key"),
             case((done, 1), else_=0).label("done"),
@@ -193,7 +195,7 @@ def preview_funnel(engine: Engine, loaded: LoadedConfig, campaign_name: str,
             funnel.segment += count
             if done:
                 funnel.already_sent += count
-            elif status in ("skipped", "held_out"):
+            elif status in (OutboxStatus.SKIPPED, OutboxStatus.HELD_OUT):
                 funnel.skipped[reason] = funnel.skipped.get(reason, 0) + count
             else:
                 funnel.by_channel[channel] = funnel.by_channel.get(channel, 0) + count
@@ -256,7 +258,7 @@ def _count_run(conn: Connection, run_id: int) -> Funnel:
              .group_by(outbox.c.status, outbox.c.reason, outbox.c.channel, deferred))
     for status, reason, channel, waits, count in conn.execute(query):
         funnel.segment += count
-        if status in ("skipped", "held_out"):
+        if status in (OutboxStatus.SKIPPED, OutboxStatus.HELD_OUT):
             funnel.skipped[reason] = funnel.skipped.get(reason, 0) + count
         else:
             funnel.by_channel[channel] = funnel.by_channel.get(channel, 0) + count

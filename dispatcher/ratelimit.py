@@ -33,6 +33,23 @@ class RateLimiter:
                     return
                 await asyncio.sleep((1 - self._tokens) / self.rate)
 
+    def try_acquire(self) -> bool:
+        """Take a token if one is free right now (never waits)."""
+        now = time.monotonic()
+        if self._lock.locked() or now < self._paused_until:
+            return False
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+    async def wait_while_paused(self) -> None:
+        """A token taken before a pause still waits it out (the provider said wait)."""
+        while (left := self._paused_until - time.monotonic()) > 0:
+            await asyncio.sleep(left)
+
     async def pause(self, seconds: float) -> None:
         """The provider told us to wait (HTTP 429 / RetryAfter): nothing more for ``seconds``.
 

@@ -1,20 +1,22 @@
-"""Sending: lease due outbox rows, re-check consent, render, send, record.
+"""The sender: the loop that ties the ledger, the message builder and the retry policy.
 
-    claimer  --batches-->  queue (bounded: memory stays flat)  -->  workers (per-channel
-    semaphore + rate limiter)  -->  outcomes  -->  writer (batched UPDATEs)
+    claim (ledger) --> prepare (send_prepare: checks, build) --> one lane per channel:
+        hand-out: window permit + rate token, then a group start mark (one commit that
+                  also records the outcomes so far; consent re-read in it)
+        workers (the channel's concurrency): provider call --> classify --> retry policy
+    --> outcomes, recorded with the next commit (or by the writer, every flush_interval)
 
-A row is 'sending' from the moment it is leased until its outcome is written.
-Before a row goes to the workers it is marked started (``send_started_at``), in one
-transaction with every outcome recorded so far. A window of permits bounds the
-started-but-unrecorded rows to the workers plus ``start_ahead`` (by default as many
-again): the marks for the next rows commit while the current ones are on the wire, so
-no worker waits for the database before a send. If the process dies, recovery turns
-expired started rows 'uncertain' (never re-sent, unless the channel is idempotent)
-and expired unstarted rows 'pending' again: the uncertain window is that window,
-not the claimed batch.
+A row goes to the provider only if the start-mark statement marked it: the statement
+matches the row's claim token (fencing) and re-reads consent, so neither a row another
+dispatcher took over nor an address that opted out since the claim is ever sent. A
+lane marks at most its workers plus ``start_ahead`` rows beyond the ones on the wire,
+and takes each row's rate-limit token before marking it, so a started message waits
+about one send for its worker. If the process dies, recovery turns its expired started
+rows 'uncertain' and the unstarted ones 'pending': the start window is what is in doubt.
 
-``stop()`` (SIGTERM) stops claiming, lets in-flight sends finish and releases the
-leases of rows that had not started.
+Each lane claims only while it has room, so a slow channel (SMS at 10/s) never holds
+back a fast one. ``stop()`` (SIGTERM) stops claiming and marking, lets in-flight sends
+finish, and releases the rows that had not started.
 """
 
 from __future__ import annotations
@@ -23,43 +25,32 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
+from sqlalchemy import Engine
 
-from channels.base import Channel, Failure, FailureKind, RenderedMessage
+from channels.base import Channel, Outcome, Retry
 
 from . import metrics
-from .compose import Recipient, compose
 from .config.load import LoadedConfig
-from .context import OrderStats, build_context
-from .control import paused_campaigns_query
-from .experiments.render import override_subject, variant_context, variant_folder
 from .guard import ErrorRateGuard
-from .links import LinkClaims, link_urls
-from .mechanics.context import mechanics_context
-from .mechanics.promo import Promo
-from .mechanics.send_checks import expired_campaigns, issue_promos, newest_carts
-from .mechanics.sequences import step_folder
-from .policy.sendcheck import SendTimeVerdict, check_at_send
-from .ratelimit import RateLimiter
-from .recipient_pacing import RecipientPacing
-from .recipients import load_customers, load_stats
+from .messages import MessageBuilder
+from .outbox.ledger import Ledger, Marks, Record
+from .outbox.states import OutboxStatus
+from .retry import RetryPolicy, backoff
+from .send_lane import Lane
+from .send_prepare import ClaimState, Job, prepare
 from .store.db import utcnow
-from .store.schema import addresses, outbox, runs, suppressions
-from .suppress import record_gone
-from .templating import TemplateProblem, TemplateRenderer
-from .tracking.delivery import delivered_at_send
-from .tracking.rewrite import track_message
-from .tracking.store import record_links
+
+__all__ = ["SendStats", "Sender", "SenderOptions", "backoff"]
 
 log = logging.getLogger("dispatcher.sender")
+
+SENT, FAILED, PENDING = OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.PENDING
 
 
 @dataclass
@@ -68,39 +59,12 @@ class SendStats:
     failed: int = 0
     retried: int = 0
     skipped: int = 0
-    recovered_uncertain: int = 0
+    uncertain: int = 0  # sent, maybe: no answer came (never sent again)
+    recovered_uncertain: int = 0  # a dead worker's started rows
     released: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
-
-
-@dataclass
-class _Job:
-    outbox_id: int
-    campaign: str
-    channel: str
-    attempts: int
-    address_id: int | None
-    message: RenderedMessage | None = None
-    problem: str | None = None
-    skip_reason: str | None = None
-    started: bool = False  # marked send_started_at; holds a permit of the start window
-
-    @property
-    def sendable(self) -> bool:
-        return self.message is not None and not self.skip_reason and not self.problem
-
-
-@dataclass
-class _Outcome:
-    job: _Job
-    status: str
-    provider_id: str | None = None
-    failure: Failure | None = None
-    reason: str | None = None
-    not_before: datetime | None = None
-    sent_attempt: bool = False  # the provider was called (counts for the error-rate guard)
 
 
 @dataclass
@@ -113,44 +77,54 @@ class SenderOptions:
     # should finish its retries; a daemon just loops).
     wait_for_retries: timedelta = timedelta(0)
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
-    # Rows marked started beyond the ones on the wire (None: as many as the workers).
-    # More hides the database's commit latency; each one is a row in doubt after a crash.
+    # Rows marked started beyond the ones on the wire, per channel (None: as many as the
+    # channel's workers). More hides the database's commit latency; each one is a row
+    # in doubt after a crash, and a message an opt-out can no longer stop.
     start_ahead: int | None = None
-    log_sends: bool = True  # benchmark-only switch; never off in production
+
+
+class Recorder(Protocol):
+    """Where outcomes and start marks go: the ledger (a benchmark injects its own)."""
+
+    def commit(self, records: Sequence[Record],
+               marks: Sequence[tuple[str, Sequence[int]]] = ()) -> Marks: ...
 
 
 class Sender:
     def __init__(self, engine: Engine, loaded: LoadedConfig, channels: dict[str, Channel],
                  options: SenderOptions | None = None,
                  clock: Callable[[], datetime] = utcnow,
-                 guard: ErrorRateGuard | None = None) -> None:
+                 guard: ErrorRateGuard | None = None,
+                 recorder: Recorder | None = None) -> None:
         self.engine = engine
         self.loaded = loaded
         self.channels = channels
         self.options = options or SenderOptions()
         self.clock = clock
-        self.renderer = TemplateRenderer(loaded.templates)
-        settings = loaded.channel_settings
-        self._slots = {name: asyncio.Semaphore(settings[name].concurrency) for name in channels}
-        self._limits = {name: RateLimiter(rate) for name in channels
-                        if (rate := settings[name].rate)}
-        self._pacing = {name: RecipientPacing(rate) for name in channels
-                        if (rate := getattr(settings[name], "per_recipient_rate", None))}
-        self.stats = SendStats()
+        self.ledger = Ledger(engine, clock, self.options.lease, self.options.worker_id)
+        self.recorder: Recorder = recorder or self.ledger
+        self.builder = MessageBuilder(loaded)
+        self.policy = RetryPolicy(loaded.channel_settings, clock)
         self.guard = guard or ErrorRateGuard(engine, loaded)
+        self.stats = SendStats()
         self._stopping = asyncio.Event()
-        self._window = asyncio.Semaphore(1)  # sized in drain()
-        self._outcomes: list[_Outcome] = []
+        self._room = asyncio.Event()  # a lane has room for another claim
+        self._outcomes: list[Record] = []  # recorded with the next commit
+        self._claims: dict[str, ClaimState] = {}  # claims with rows still in our hands
         # One writer at a time from this process: concurrent SQLite writers would sleep
         # in the busy handler (milliseconds each) instead of queueing.
         self._db_lock = asyncio.Lock()
-        self._claim_size = self.options.batch_size
 
     # -- public -----------------------------------------------------------------------
 
     def stop(self) -> None:
         """Stop claiming; in-flight sends finish, unstarted rows are released."""
         self._stopping.set()
+        self._room.set()
+
+    def room_freed(self) -> None:
+        """A lane can take another claim's rows."""
+        self._room.set()
 
     @property
     def stopping(self) -> bool:
@@ -160,444 +134,200 @@ class Sender:
         """Send every due row (of ``campaigns``), then return."""
         self.stats.recovered_uncertain += await asyncio.to_thread(self.recover_expired_leases)
         await asyncio.to_thread(self.guard.refresh)
-        outcomes = self._outcomes
-        flushed = asyncio.Event()
-        workers_count = min(500, sum(self.loaded.channel_settings[n].concurrency
-                                     for n in self.channels) or 1)
-        # Claim about what the workers can start soon: rows leased but waiting in our
-        # queue are rows other dispatcher processes cannot take. Four rounds of the
-        # workers: each claim and its send-time queries cost about the same for 30 rows
-        # as for 60 (measured: 2 rounds ~9% slower, 8 no faster).
-        self._claim_size = min(self.options.batch_size, max(20, 4 * workers_count))
-        ahead = self.options.start_ahead
-        window = workers_count + (workers_count if ahead is None else max(0, ahead))
-        self._window = asyncio.Semaphore(window)
-        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=self._claim_size + window)
-        writer = asyncio.create_task(self._writer(outcomes, flushed))
-        workers = [asyncio.create_task(self._worker(queue, outcomes))
-                   for _ in range(workers_count)]
-        heartbeat = asyncio.create_task(self._heartbeat())
+        lanes = [Lane(self, name) for name in self.channels]
+        tasks = [asyncio.create_task(self._writer()), asyncio.create_task(self._heartbeat())]
+        tasks += [task for lane in lanes for task in lane.start()]
         deadline = self.clock() + self.options.wait_for_retries
         try:
             while not self.stopping:
-                claimed = await self._in_db(self._claim, campaigns)
-                # Rendering happens outside the write lock and the claim's transaction.
-                jobs = await asyncio.to_thread(self._prepare_claimed, claimed)
-                if not jobs:
-                    await queue.join()
-                    await self._flush(outcomes)
+                open_lanes = [lane for lane in lanes if lane.has_room()]
+                if not open_lanes:
+                    self._room.clear()
+                    await self._room.wait()
+                    continue
+                jobs = await self._claim_and_prepare(open_lanes, campaigns)
+                if jobs is None:  # nothing due for the lanes with room
+                    if any(lane.busy() for lane in lanes):
+                        await _first(asyncio.gather(*(lane.join() for lane in lanes)),
+                                     self._stopping.wait())
+                        continue
+                    await self._flush()
                     wait = await asyncio.to_thread(self._next_due_in, campaigns, deadline)
                     if wait is None:
                         break
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), wait)
                     continue
-                await self._hand_out(jobs, queue)
-            # Stopping: queued jobs are released by the workers; in-flight ones finish.
-            await queue.join()
+                by_channel = {lane.name: lane for lane in lanes}
+                for job in jobs:
+                    if job.sendable:
+                        by_channel[job.channel].put(job)
+                    else:
+                        await self._unsendable(job)
+            # Stopping (or done): unmarked rows stay for the release; in-flight ones finish.
+            await asyncio.gather(*(lane.join() for lane in lanes))
         finally:
-            for _ in workers:
-                queue.put_nowait(None) if not queue.full() else None
-            for task in workers:
+            for task in tasks:
                 task.cancel()
-            heartbeat.cancel()
-            writer.cancel()
-            await asyncio.gather(*workers, heartbeat, writer, return_exceptions=True)
-            await self._flush(outcomes)
-            self.stats.released += await asyncio.to_thread(self._release_unstarted)
-        await asyncio.to_thread(self._finish_runs)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._flush()
+            open_claims = [t for t, c in self._claims.items() if c.open_jobs > 0]
+            self.stats.released += await asyncio.to_thread(self.ledger.release_unstarted,
+                                                           open_claims)
+        await asyncio.to_thread(self.ledger.finish_runs)
         return self.stats
 
     def recover_expired_leases(self) -> int:
-        """Rows left 'sending' by a dead worker: uncertain if the send had started (or
-        pending again if the channel is idempotent); pending again if it had not."""
-        now = self.clock()
+        """Rows left 'sending' by a dead worker: see Ledger.recover_expired."""
         idempotent = [n for n, s in self.loaded.channel_settings.items() if s.idempotent]
-        expired = and_(outbox.c.status == "sending", outbox.c.lease_until < now)
-        with self.engine.begin() as conn:
-            conn.execute(update(outbox).where(expired, outbox.c.send_started_at.is_(None))
-                         .values(status="pending", lease_until=None, leased_by=None,
-                                 attempts=outbox.c.attempts - 1, updated_at=now,
-                                 reason="lease expired before sending; released"))
-            if idempotent:
-                conn.execute(update(outbox).where(expired, outbox.c.channel.in_(idempotent))
-                             .values(status="pending", lease_until=None, leased_by=None,
-                                     send_started_at=None, updated_at=now,
-                                     reason="lease expired; idempotent resend"))
-            result = conn.execute(update(outbox).where(expired).values(
-                status="uncertain", lease_until=None, updated_at=now,
-                reason="worker stopped while sending; not re-sent (at-most-once)"))
-        return int(result.rowcount or 0)
-
-    def _release_unstarted(self) -> int:
-        """Give back our leased rows that never reached the provider (on stop or error)."""
-        now = self.clock()
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(outbox).where(outbox.c.status == "sending",
-                                     outbox.c.leased_by == self.options.worker_id,
-                                     outbox.c.send_started_at.is_(None))
-                .values(status="pending", lease_until=None, leased_by=None,
-                        attempts=outbox.c.attempts - 1, updated_at=now,
-                        reason="released: dispatcher stopped before sending"))
-        return int(result.rowcount or 0)
+        return self.ledger.recover_expired(idempotent)
 
     # -- claiming -----------------------------------------------------------------------
 
-    def _due(self, campaigns: list[str] | None, now: datetime) -> Any:
-        cond = and_(outbox.c.status == "pending", outbox.c.not_before <= now,
-                    outbox.c.channel.in_(list(self.channels)),
-                    outbox.c.campaign.not_in(paused_campaigns_query()))
-        if campaigns:
-            cond = and_(cond, outbox.c.campaign.in_(campaigns))
-        return cond
+    async def _claim_and_prepare(self, lanes: list[Lane], campaigns: list[str] | None
+                                 ) -> list[Job] | None:
+        # Claim about what the lanes can start soon: rows leased but waiting in our
+        # lanes are rows other dispatcher processes cannot take. Four rounds of the
+        # workers: a claim and its send-time queries cost about the same for 30 rows as
+        # for 60 (measured: 2 rounds ~9% slower, 8 no faster).
+        size = min(self.options.batch_size, max(20, 4 * sum(lane.workers for lane in lanes)))
+        claim = await self._in_db(self.ledger.claim, [lane.name for lane in lanes],
+                                  campaigns, size)
+        if not claim.rows:
+            return None
+        state = self._claims[claim.token] = ClaimState(claim.token, claim.lease_until)
+        # Building messages happens outside the write lock and the claim's transaction.
+        return await asyncio.to_thread(prepare, self.engine, self.loaded, self.builder,
+                                       claim, state, self.clock)
 
-    def _claim(self, campaigns: list[str] | None) -> Sequence[Any]:
-        now = self.clock()
-        ids = (select(outbox.c.id).where(self._due(campaigns, now))
-               .order_by(outbox.c.not_before, outbox.c.id)
-               .limit(self._claim_size)
-               .with_for_update(skip_locked=True))
-        with self.engine.begin() as conn:
-            claimed = conn.execute(
-                update(outbox).where(outbox.c.id.in_(ids.scalar_subquery()))
-                .values(status="sending", lease_until=now + self.options.lease,
-                        leased_by=self.options.worker_id, attempts=outbox.c.attempts + 1,
-                        updated_at=now)
-                .returning(outbox.c.id, outbox.c.campaign, outbox.c.channel,
-                           outbox.c.attempts, outbox.c.address_id, outbox.c.customer_id,
-                           outbox.c.step, outbox.c.variant)
-            ).all()
-        return claimed
-
-    def _prepare_claimed(self, claimed: Sequence[Any]) -> list[_Job]:
-        if not claimed:
-            return []
-        # Send-time policy may write (deferrals): its own short transaction, so that
-        # rendering below does not hold the database's write lock.
-        with self.engine.begin() as conn:
-            verdict = check_at_send(conn, self.loaded, claimed, self.clock())
-        with self.engine.connect() as conn:
-            return self._prepare(conn, claimed, verdict)
-
-    def _prepare(self, conn: Any, claimed: Sequence[Any],
-                 verdict: SendTimeVerdict) -> list[_Job]:
-        """Re-check reachability at send time, then render each message."""
-        claimed = [row for row in claimed if row.id not in verdict.deferred]
-        address_ids = [row.address_id for row in claimed]
-        usable: dict[int, Any] = {}
-        query = (
-            select(addresses.c.id, addresses.c.address, addresses.c.data, addresses.c.consent,
-                   addresses.c.invalid_at, addresses.c.channel, addresses.c.address_hash,
-                   suppressions.c.id.label("suppressed"))
-            .outerjoin(suppressions, and_(suppressions.c.channel == addresses.c.channel,
-                                          suppressions.c.address_hash == addresses.c.address_hash))
-            .where(addresses.c.id.in_(address_ids))
-        )
-        for row in conn.execute(query):
-            usable[row.id] = row
-        customer_ids = [row.customer_id for row in claimed]
-        people = load_customers(conn, customer_ids)
-        stats = load_stats(conn, customer_ids)
-        jobs = []
-        to_render: list[tuple[_Job, Any, Any, Any]] = []
-        expired = expired_campaigns(self.loaded, {row.campaign for row in claimed},
-                                    self.clock())
-        for row in sorted(claimed, key=lambda r: r.id):
-            job = _Job(row.id, row.campaign, row.channel, row.attempts, row.address_id)
-            address = usable.get(row.address_id)
-            customer = people.get(row.customer_id)
-            if row.campaign in expired:
-                job.skip_reason = "expired"  # the offer ended between planning and sending
-            elif address is None or customer is None:
-                job.skip_reason = "no_address"
-            elif address.suppressed is not None:
-                job.skip_reason = "suppressed"
-            elif address.consent != "granted":
-                job.skip_reason = "opted_out"
-            elif address.invalid_at is not None:
-                job.skip_reason = "suppressed"
-            elif row.id in verdict.skip:
-                job.skip_reason = verdict.skip[row.id]
-            else:
-                to_render.append((job, row, customer, address))
-            jobs.append(job)
-        # Promo codes only for messages that go out, committed in their own short
-        # transaction before anything is sent (a code in a message is always on file).
-        promos = issue_promos(self.engine, self.loaded, [row for _, row, _, _ in to_render],
-                              self.clock())
-        baskets = newest_carts(conn, [row.customer_id for _, row, _, _ in to_render])
-        for job, row, customer, address in to_render:
-            try:
-                job.message = self.render(row.campaign, row.channel, customer,
-                                          stats.get(row.customer_id, OrderStats()),
-                                          address, row.id, step=row.step,
-                                          promo=promos.get(row.id),
-                                          cart=baskets.get(row.customer_id),
-                                          variant=row.variant)
-                # e.g. an SMS over its segment limit: a recorded skip, not a failure
-                job.skip_reason = self.loaded.channel_settings[row.channel] \
-                    .send_time_skip(job.message)
-            except TemplateProblem as exc:
-                job.problem = f"template: {exc}"
-        # Tracked links' destinations, committed before anything is sent (like the codes).
-        record_links(self.engine, [job.message for job in jobs if job.sendable])
-        return jobs
-
-    def render(self, campaign_name: str, channel: str, customer: Any, stats: OrderStats,
-               address: Any, outbox_id: int | None, is_test: bool = False, step: str = "",
-               promo: Promo | None = None, cart: dict[str, Any] | None = None,
-               variant: str | None = None) -> RenderedMessage:
-        campaign = self.loaded.config.campaigns[campaign_name]
-        shop = self.loaded.config.shop
-        claims = LinkClaims(customer.id, channel, address.address_hash, campaign_name)
-        settings = self.loaded.channel_settings[channel]
-        unsubscribe, preferences = link_urls(shop.public_url, claims)
-        context = build_context(
-            customer, stats, campaign_name, campaign, shop, channel, unsubscribe, preferences,
-            {"unsubscribe_mailto": getattr(settings, "unsubscribe_mailto", None),
-             **mechanics_context(self.loaded, campaign_name, customer, stats, promo, cart)},
-        )
-        # An A/B arm's own folder (or the campaign's), then a sequence step's subfolder.
-        folder = step_folder(variant_folder(self.loaded, campaign_name, variant), campaign,
-                             step)
-        variant_context(self.loaded, campaign_name, variant, context)
-        recipient = Recipient(customer.id, address.address, customer.name, customer.locale,
-                              dict(address.data or {}))
-        message = compose(channel, self.renderer, folder, campaign_name, recipient, context)
-        override_subject(self.renderer, self.loaded, campaign_name, variant, message, context)
-        message.outbox_id = outbox_id
-        message.is_test = is_test
-        track_message(self.loaded, message, variant)  # tracked links, UTM tags, pixel
-        return message
-
-    # -- sending -----------------------------------------------------------------------
-
-    async def _worker(self, queue: asyncio.Queue[_Job | None], outcomes: list[_Outcome]) -> None:
-        while True:
-            job = await queue.get()
-            try:
-                if job is None:
-                    return
-                outcome = await self._send_one(job)
-                outcomes.append(outcome)
-                if job.started:
-                    self._window.release()  # the outcome goes into the next mark's commit
-                metrics.record_outcome(job.channel, outcome.status, outcome.reason,
-                                       outcome.failure.kind.value if outcome.failure else None)
-                if outcome.sent_attempt or outcome.status == "failed":
-                    await self.guard.observe(job.campaign, outcome.status != "sent",
-                                             outcome.reason, self.clock())
-            finally:
-                queue.task_done()
-
-    async def _send_one(self, job: _Job) -> _Outcome:
-        if self.stopping:
-            return _Outcome(job, "released", reason="released: dispatcher stopping")
-        if self.guard.is_paused(job.campaign):
-            return _Outcome(job, "released", reason="released: campaign paused")
+    async def _unsendable(self, job: Job) -> None:
+        """A skip, or a message that could not be built: recorded, never started."""
         if job.skip_reason:
-            return _Outcome(job, "skipped", reason=job.skip_reason)
-        if job.problem or job.message is None:
-            failure = Failure(FailureKind.PERMANENT, job.problem or "nothing to send")
-            return _Outcome(job, "failed", failure=failure, reason=failure.reason)
-        channel = self.channels[job.channel]
-        async with self._slots[job.channel]:
-            limiter = self._limits.get(job.channel)
-            if limiter is not None:
-                await limiter.acquire()
-            pacing = self._pacing.get(job.channel)
-            if pacing is not None:
-                await pacing.acquire(job.message.to)
-            try:
-                if self.stopping or self.guard.is_paused(job.campaign):
-                    why = "dispatcher stopping" if self.stopping else "campaign paused"
-                    return _Outcome(job, "released", reason=f"released: {why}")
-                started = time.monotonic()
-                try:
-                    provider_id = await channel.send(job.message)
-                except Exception as exc:  # classified below; nothing escapes unrecorded
-                    metrics.observe_latency(job.channel, time.monotonic() - started)
-                    failure = channel.classify(exc)
-                    if failure.retry_after and limiter is not None:
-                        await limiter.pause(failure.retry_after)
-                    outcome = self._failed(job, failure)
-                    outcome.sent_attempt = True
-                    return outcome
-                metrics.observe_latency(job.channel, time.monotonic() - started)
-            finally:
-                if pacing is not None:
-                    pacing.release(job.message.to)
-        return _Outcome(job, "sent", provider_id=provider_id, sent_attempt=True)
-
-    async def _in_db(self, function: Callable[..., Any], *args: Any) -> Any:
-        async with self._db_lock:
-            return await asyncio.to_thread(function, *args)
-
-    async def _hand_out(self, jobs: list[_Job], queue: asyncio.Queue[_Job | None]) -> None:
-        """Queue ``jobs`` for the workers, each sendable one durably marked started first.
-
-        A mark waits for a permit of the start window; the permits free at that moment
-        are taken together, so one commit marks a group and records every outcome so
-        far (the rows the freed permits were for).
-        """
-        rest = list(jobs)
-        while rest and not self.stopping:  # on stop, unmarked rows are released at the end
-            if not rest[0].sendable:  # skips and template failures: recorded, never started
-                await queue.put(rest.pop(0))
-                continue
-            await self._window.acquire()
-            if self.stopping:
-                self._window.release()
-                return
-            group = [rest.pop(0)]
-            while rest and rest[0].sendable and not self._window.locked():
-                await self._window.acquire()
-                group.append(rest.pop(0))
-            batch = self._outcomes[:]
-            del self._outcomes[:len(batch)]
-            try:
-                await self._in_db(self._write, batch, [job.outbox_id for job in group])
-            except Exception:
-                # Unmarked rows stay leased and unstarted: released at the end (or made
-                # pending again by recovery), never sent without a mark.
-                self._outcomes[:0] = batch
-                for _ in group:
-                    self._window.release()
-                log.exception("could not mark sends as started",
-                              extra={"outbox_ids": [job.outbox_id for job in group]})
-                continue
-            for job in group:
-                job.started = True
-                await queue.put(job)
-
-    def _failed(self, job: _Job, failure: Failure) -> _Outcome:
-        settings = self.loaded.channel_settings[job.channel]
-        log.info("send failed", extra={"campaign": job.campaign, "outbox_id": job.outbox_id,
-                                       "failure": failure.kind.value, "reason": failure.reason})
-        # A systemic failure (our credentials, our network) is not the recipient's
-        # fault: retry it like a temporary one; the error-rate guard pauses the campaign.
-        retryable = failure.kind is FailureKind.RETRYABLE or failure.systemic
-        if retryable and job.attempts < settings.max_attempts:
-            delay = backoff(job.attempts, settings.retry_base, settings.retry_cap,
-                            failure.retry_after)
-            return _Outcome(job, "pending", failure=failure, reason=failure.reason,
-                            not_before=self.clock() + delay)
-        reason = failure.reason
-        if retryable:
-            reason = f"gave up after {job.attempts} attempts: {failure.reason}"
-        return _Outcome(job, "failed", failure=failure, reason=reason)
-
-    # -- recording -----------------------------------------------------------------------
-
-    async def _writer(self, outcomes: list[_Outcome], flushed: asyncio.Event) -> None:
-        while True:
-            await asyncio.sleep(self.options.flush_interval)
-            if outcomes:
-                await self._flush(outcomes)
-
-    async def _flush(self, outcomes: list[_Outcome]) -> None:
-        if not outcomes:
+            self.resolve(job, Record(job.outbox_id, job.token, OutboxStatus.SKIPPED,
+                                      reason=job.skip_reason))
             return
-        batch = outcomes[:]
-        del outcomes[:len(batch)]
-        await self._in_db(self._write, batch)
-
-    def _write(self, batch: list[_Outcome], starts: Sequence[int] = ()) -> None:
-        now = self.clock()
-        for o in batch:
-            stat = {"sent": "sent", "failed": "failed", "pending": "retried",
-                    "skipped": "skipped", "released": "released"}[o.status]
-            setattr(self.stats, stat, getattr(self.stats, stat) + 1)
-        # The benchmark-only switch counts the outcomes but does not record them.
-        recorded = batch if self.options.log_sends else []
-        if not recorded and not starts:
-            return
-        params = []
-        for o in recorded:
-            released = o.status == "released"
-            params.append({
-                "oid": o.job.outbox_id, "st": "pending" if released else o.status,
-                "da": 1 if released else 0, "pid": o.provider_id,
-                "rsn": o.reason, "ecl": o.failure.kind.value if o.failure else None,
-                "err": o.failure.reason if o.failure and o.status != "sent" else None,
-                "nb": o.not_before, "sat": now if o.status == "sent" else None,
-                "now": now, "dlv": delivered_at_send(o.job.channel, o.status),
-            })
-        gone = [o for o in recorded if o.failure and (
-            o.failure.kind is FailureKind.RECIPIENT_GONE or o.failure.address_invalid)]
-        skipped = [o.job.outbox_id for o in recorded if o.status == "skipped"]
-        with self.engine.begin() as conn:
-            if params:
-                conn.execute(_RECORD_OUTCOME, params)
-            if starts:
-                conn.execute(update(outbox).where(outbox.c.id.in_(list(starts)))
-                             .values(send_started_at=now))
-            if skipped:
-                # A skipped row no longer holds the campaign's once_per key.
-                conn.execute(update(outbox).where(outbox.c.id.in_(skipped))
-                             .values(dedupe_key=None))
-            for o in gone:
-                assert o.failure is not None
-                record_gone(conn, o.job.channel, o.job.address_id, o.failure, o.job.campaign, now)
-
-    async def _heartbeat(self) -> None:
-        """Extend our leases while rows wait in the queue or in a slow provider call."""
-        interval = max(1.0, self.options.lease.total_seconds() / 3)
-        while True:
-            await asyncio.sleep(interval)
-            now = self.clock()
-            await self._in_db(self._extend_leases, now)
-            # Notice an operator's pause or resume while we are draining.
-            await asyncio.to_thread(self.guard.refresh)
-
-    def _extend_leases(self, now: datetime) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(outbox).where(outbox.c.status == "sending",
-                                              outbox.c.leased_by == self.options.worker_id)
-                         .values(lease_until=now + self.options.lease))
+        # Our template (or our data) is at fault, not the recipient: try again later like
+        # any systemic failure; the error-rate guard pauses a campaign that keeps failing.
+        problem = Retry(job.problem or "nothing to send", systemic=True)
+        await self.observe(job, self.resolve(job, self.decide(job, problem)))
 
     def _next_due_in(self, campaigns: list[str] | None, deadline: datetime) -> float | None:
         now = self.clock()
         if now >= deadline:
             return None
-        cond = and_(outbox.c.status == "pending", outbox.c.channel.in_(list(self.channels)),
-                    outbox.c.campaign.not_in(paused_campaigns_query()))
-        if campaigns:
-            cond = and_(cond, outbox.c.campaign.in_(campaigns))
-        with self.engine.connect() as conn:
-            due = conn.execute(select(func.min(outbox.c.not_before)).where(cond)).scalar()
+        due = self.ledger.next_due_at(list(self.channels), campaigns)
         if due is None or due > deadline:
             return None
         return max(0.05, min((due - now).total_seconds(), 5.0))
 
-    def _finish_runs(self) -> None:
-        open_rows = select(outbox.c.id).where(
-            outbox.c.run_id == runs.c.id,
-            or_(outbox.c.status == "pending", outbox.c.status == "sending"))
-        with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.status == "planned", ~open_rows.exists())
-                         .values(status="done", finished_at=self.clock()))
+    # -- outcomes -----------------------------------------------------------------------
+
+    def decide(self, job: Job, outcome: Outcome, provider_id: str | None = None) -> Record:
+        decision = self.policy.decide(job.channel, outcome, job.attempts)
+        if decision.status is OutboxStatus.UNCERTAIN:
+            log.warning("no answer from the provider; not sent again: %s", outcome.reason,
+                        extra={"campaign": job.campaign, "outbox_id": job.outbox_id})
+        else:
+            log.info("send failed", extra={"campaign": job.campaign, "outbox_id": job.outbox_id,
+                                           "failure": outcome.name, "reason": decision.reason})
+        return Record(job.outbox_id, job.token, decision.status, reason=decision.reason,
+                      error_class=outcome.name, last_error=outcome.reason,
+                      provider_id=provider_id, not_before=decision.not_before,
+                      gone=decision.gone, channel=job.channel, address_id=job.address_id,
+                      campaign=job.campaign)
+
+    def resolve(self, job: Job, record: Record) -> Record:
+        """Count, measure and queue one job's outcome (recorded with the next commit)."""
+        if not record.channel:  # what the recording needs to know of the message
+            record.channel, record.campaign = job.channel, job.campaign
+            record.address_id = job.address_id
+        self._outcomes.append(record)
+        job.claim.open_jobs -= 1
+        if record.released:
+            self.stats.released += 1
+        elif record.status is PENDING:
+            self.stats.retried += 1
+        else:
+            stat = {SENT: "sent", FAILED: "failed", OutboxStatus.SKIPPED: "skipped",
+                    OutboxStatus.UNCERTAIN: "uncertain"}[record.status]
+            setattr(self.stats, stat, getattr(self.stats, stat) + 1)
+        metrics.record_outcome(job.channel, "released" if record.released else record.status,
+                               record.reason, record.error_class)
+        return record
+
+    async def observe(self, job: Job, record: Record) -> None:
+        """The error-rate guard hears of an attempt (a provider call, or a message that
+        could not be built): a failure of any kind counts, systemic or not."""
+        failed = record.status is not SENT
+        await self.guard.observe(job.campaign, failed, record.last_error if failed else None,
+                                 self.clock())
+
+    def release(self, job: Job, why: str) -> None:
+        self.resolve(job, Record(job.outbox_id, job.token, PENDING, released=True,
+                                  reason=f"released: {why}"))
+
+    async def commit(self, marks: Sequence[tuple[str, Sequence[int]]] = ()) -> Marks:
+        """Record the outcomes so far, and mark ``marks`` started, in one commit.
+
+        The outcomes are taken under the lock: whoever returns from here knows that
+        every outcome produced before the call is in the database (a flush that found
+        the list empty while another commit was writing it would not)."""
+        async with self._db_lock:
+            batch = self._outcomes[:]
+            del self._outcomes[:len(batch)]
+            if not batch and not marks:
+                return Marks()
+            try:
+                return await asyncio.to_thread(self.recorder.commit, batch, marks)
+            except BaseException:
+                self._outcomes[:0] = batch  # written with the next commit
+                raise
+
+    async def _flush(self) -> None:
+        await self.commit()
+
+    async def _writer(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.flush_interval)
+            if not self._outcomes:
+                continue
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("could not record outcomes; retrying")
+
+    async def _in_db(self, function: Callable[..., Any], *args: Any) -> Any:
+        async with self._db_lock:
+            return await asyncio.to_thread(function, *args)
+
+    # -- leases -------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        """Extend our leases while rows wait in a lane or in a slow provider call."""
+        interval = max(1.0, self.options.lease.total_seconds() / 3)
+        while True:
+            await asyncio.sleep(interval)
+            now = self.clock()
+            for token in [t for t, c in self._claims.items() if c.open_jobs <= 0]:
+                del self._claims[token]
+            # A claim whose lease already ran out may be someone else's now: not revived.
+            live = [c for c in self._claims.values() if now < c.lease_until]
+            try:
+                await self._in_db(self.ledger.extend, [c.token for c in live], now)
+            except Exception:
+                log.exception("could not extend leases")
+            else:
+                for claim in live:
+                    claim.lease_until = now + self.options.lease
+            # Notice an operator's pause or resume while we are draining.
+            await asyncio.to_thread(self.guard.refresh)
 
 
-# One outcome per row, executed for a whole batch; built once (constructing the
-# statement cost more than SQLite's work for the batch).
-_RECORD_OUTCOME = update(outbox).where(outbox.c.id == bindparam("oid")).values(
-    status=bindparam("st"), provider_id=bindparam("pid"), reason=bindparam("rsn"),
-    error_class=bindparam("ecl"), last_error=bindparam("err"),
-    not_before=func.coalesce(bindparam("nb", type_=outbox.c.not_before.type),
-                             outbox.c.not_before),
-    sent_at=bindparam("sat", type_=outbox.c.sent_at.type), lease_until=None, leased_by=None,
-    updated_at=bindparam("now", type_=outbox.c.updated_at.type),
-    attempts=outbox.c.attempts - bindparam("da"), send_started_at=None,
-    delivered=bindparam("dlv", type_=outbox.c.delivered.type),
-)
-
-
-def backoff(attempt: int, base: timedelta, cap: timedelta,
-            retry_after: float | None = None) -> timedelta:
-    """Full-jitter exponential backoff; the provider's retry_after is honoured exactly."""
-    if retry_after is not None:
-        return timedelta(seconds=retry_after)
-    ceiling = min(cap.total_seconds(), base.total_seconds() * (2 ** max(0, attempt - 1)))
-    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+async def _first(*waits: Any) -> None:
+    """Wait until the first of ``waits`` (coroutines) finishes; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

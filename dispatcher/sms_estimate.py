@@ -21,11 +21,11 @@ from channels.sms_settings import SmsSettings
 
 from .config.load import LoadedConfig
 from .context import OrderStats
+from .outbox.states import OutboxStatus
 from .planner import Funnel, candidates
 from .recipients import load_customers, load_stats
 from .store.schema import addresses
 from .templating import TemplateProblem
-from .tracking.rewrite import track_message
 
 CHUNK = 500
 
@@ -54,24 +54,25 @@ class SmsEstimate:
 
 def estimate_sms(engine: Engine, loaded: LoadedConfig, campaign: str, scheduled_for: datetime,
                  now: datetime, messages: int, limit: int = 20_000) -> SmsEstimate:
-    from .sender import Sender
+    from .messages import MessageBuilder
 
     settings = loaded.channel_settings["sms"]
     assert isinstance(settings, SmsSettings)
     estimate = SmsEstimate(messages=messages)
     rows = candidates(loaded, campaign, scheduled_for, now).subquery("candidates")
     query = (select(rows.c.customer_id, rows.c.address_id)
-             .where(rows.c.channel == "sms", rows.c.status == "pending", rows.c.done == 0)
+             .where(rows.c.channel == "sms", rows.c.status == OutboxStatus.PENDING,
+                    rows.c.done == 0)
              .order_by(rows.c.customer_id).limit(limit))
-    renderer = Sender(engine, loaded, {})  # rendering needs only config and templates
+    builder = MessageBuilder(loaded)
     with engine.connect() as conn:
         result = conn.execute(query)
         while chunk := result.fetchmany(CHUNK):
-            _count_chunk(conn, renderer, campaign, chunk, settings, estimate)
+            _count_chunk(conn, builder, campaign, chunk, settings, estimate)
     return estimate
 
 
-def _count_chunk(conn: Any, renderer: Any, campaign: str, chunk: Sequence[Any],
+def _count_chunk(conn: Any, builder: Any, campaign: str, chunk: Sequence[Any],
                  settings: SmsSettings, estimate: SmsEstimate) -> None:
     ids = [row.customer_id for row in chunk]
     people = load_customers(conn, ids)
@@ -83,9 +84,9 @@ def _count_chunk(conn: Any, renderer: Any, campaign: str, chunk: Sequence[Any],
         if customer is None or address is None:
             continue
         try:
-            message = renderer.render(campaign, "sms", customer,
-                                      stats.get(row.customer_id, OrderStats()), address, None)
-            track_message(renderer.loaded, message, None, sample=True)  # the billed form
+            message = builder.build(campaign, "sms", customer,
+                                    stats.get(row.customer_id, OrderStats()), address,
+                                    sample=True)  # links as tracked: the billed form
         except TemplateProblem:
             estimate.problems += 1
             continue

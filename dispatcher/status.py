@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from .control import Pause, list_paused
+from .outbox.states import OutboxStatus
 from .store.schema import outbox, runs
 
 
@@ -46,7 +47,7 @@ def collect(engine: Engine, recent_runs: int = 10, listed: int = 50) -> Status:
                 select(outbox.c.campaign, outbox.c.status, func.count())
                 .group_by(outbox.c.campaign, outbox.c.status)):
             status.outbox.setdefault(campaign, {})[state] = count
-        uncertain = outbox.c.status == "uncertain"
+        uncertain = outbox.c.status == OutboxStatus.UNCERTAIN
         status.uncertain_total = conn.execute(
             select(func.count()).select_from(outbox).where(uncertain)).scalar_one()
         for row in conn.execute(select(outbox.c.id, outbox.c.campaign, outbox.c.customer_id,

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from channels.base import Failure, FailureKind
+from channels.base import Gone, GoneAction
 
 from .store.schema import addresses, suppressions
 
@@ -24,18 +24,18 @@ def upsert_suppression(conn: Connection, channel: str, address_hash: str, reason
         provider_code=provider_code, campaign=campaign, created_at=now))
 
 
-def record_gone(conn: Connection, channel: str, address_id: Any, failure: Failure,
+def record_gone(conn: Connection, channel: str, address_id: Any, gone: Gone,
                 campaign: str, now: datetime) -> None:
-    """The provider said the recipient is gone (or the address is invalid): act on it."""
+    """The provider said the recipient is gone: suppress, invalidate and/or delete."""
     row = conn.execute(select(addresses.c.address_hash).where(addresses.c.id == address_id)).first()
     if row is None:
         return
-    if failure.address_invalid:
+    if gone.action & GoneAction.INVALIDATE:
         conn.execute(update(addresses).where(addresses.c.id == address_id)
-                     .values(invalid_at=now, invalid_reason=failure.reason))
-    if failure.kind is FailureKind.RECIPIENT_GONE:
+                     .values(invalid_at=now, invalid_reason=gone.reason))
+    if gone.action & (GoneAction.SUPPRESS | GoneAction.DELETE):
+        # A deleted address keeps its suppression: the reason and code stay on file.
         upsert_suppression(conn, channel, row.address_hash, "provider_gone",
-                           f"provider: {failure.reason}", now, failure.code, campaign)
-    if failure.delete_address:
-        # The suppression above keeps the reason and code; the dead row itself goes.
+                           f"provider: {gone.reason}", now, gone.code, campaign)
+    if gone.action & GoneAction.DELETE:
         conn.execute(delete(addresses).where(addresses.c.id == address_id))

@@ -15,8 +15,8 @@ from .context import OrderStats
 from .experiments.assign import assign
 from .mechanics.send_checks import newest_carts, sample_promo
 from .mechanics.sequences import preview_step
+from .messages import MessageBuilder
 from .recipients import load_customers, load_stats
-from .sender import Sender
 from .store.db import address_hash, normalize_address, utcnow
 from .store.schema import addresses, test_sends
 
@@ -53,15 +53,14 @@ def render_for(engine: Engine, loaded: LoadedConfig, campaign: str, customer_id:
     elif address is None:
         address = SimpleNamespace(channel=chosen, address=f"<no {chosen} address on file>",
                                   address_hash="", data=None)
-    sender = Sender(engine, loaded, {})  # rendering needs only config and templates
     now = utcnow()
     step, _ = preview_step(loaded, campaign, now, now)  # a sequence: its current step
     # The customer's own A/B arm, so a preview shows what they would get (a holdout
     # customer gets nothing; they are previewed with the campaign's own message).
     variant = assign(campaign, loaded.config.campaigns[campaign], customer_id)
-    return sender.render(campaign, chosen, customer, stats, address, None, is_test=to is not None,
-                         promo=sample_promo(loaded, campaign, now), cart=cart, step=step,
-                         variant=variant)
+    return MessageBuilder(loaded).build(
+        campaign, chosen, customer, stats, address, None, is_test=to is not None,
+        promo=sample_promo(loaded, campaign, now), cart=cart, step=step, variant=variant)
 
 
 def _push_test_target(engine: Engine, endpoint: str) -> Any:

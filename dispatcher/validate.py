@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from .channel_checks import check_sms, check_telegram
-from .compose import Recipient, compose
 from .config.errors import ConfigError, ConfigIssue, Location
 from .config.load import LoadedConfig
-from .context import SAMPLE_CUSTOMERS, build_context
+from .context import SAMPLE_CUSTOMERS
 from .dedupe import validate_once_per
 from .experiments.checks import weight_change_warnings
 from .experiments.history import experiments_used
-from .experiments.render import (
-    arms_to_render,
-    override_subject,
-    variant_context,
-    variant_folder,
-)
+from .experiments.render import arms_to_render, variant_folder
 from .mechanics.checks import mechanics_issues, template_targets
-from .mechanics.context import mechanics_context
 from .mechanics.send_checks import SAMPLE_CART, sample_promo
+from .messages import MessageBuilder
 from .push_payload import check_push
 from .store.db import utcnow
 from .templating import RenderLimitExceeded, TemplateProblem, TemplateRenderer
-from .tracking.rewrite import track_message
 
 SAMPLE_ADDRESSES = {"email": "sample@example.com", "sms": "+380501234567",
                     "telegram": "123456789", "push": "https://push.example/sub/1"}
@@ -64,35 +59,28 @@ def validate_all(loaded: LoadedConfig,
 def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str, folder: str,
                     channels: list[str], issues: list[ConfigIssue], promo: bool = False,
                     variant: str | None = None) -> None:
-    campaign = loaded.config.campaigns[name]
+    builder = MessageBuilder(loaded, renderer)  # the sender's own render path
+    public = loaded.config.shop.public_url
+    links = (f"{public}/u/sample-token", f"{public}/preferences/sample-token")
     locales = {None} | {p.parent.name for p in renderer.all_parts(folder)
                         if p.parent != renderer.root / folder}
     timed_out: set[str] = set()  # one time-budget error per channel: each costs a second
     for channel in channels:
+        address = SimpleNamespace(address=SAMPLE_ADDRESSES.get(channel, "sample"),
+                                  address_hash="", data=sample_data(channel))
         for customer, stats in SAMPLE_CUSTOMERS:
             for locale in sorted(locales, key=lambda v: v or ""):
                 if channel in timed_out:
                     continue
                 sample = customer.__class__(**{**customer.__dict__, "locale": locale})
-                context = build_context(
-                    sample, stats, name, campaign, loaded.config.shop, channel,
-                    f"{loaded.config.shop.public_url}/u/sample-token",
-                    f"{loaded.config.shop.public_url}/preferences/sample-token",
-                    {**sample_extra(loaded, name, channel),
-                     **mechanics_context(loaded, name, sample, stats,
-                                         sample_promo(loaded, name, utcnow()) if promo
-                                         else None,
-                                         # the newest sample customer has no cart yet
-                                         None if customer.id == "sample-new"
-                                         else SAMPLE_CART)},
-                )
-                variant_context(loaded, name, variant, context)
-                to = Recipient(sample.id, SAMPLE_ADDRESSES.get(channel, "sample"),
-                               sample.name, locale, sample_data(channel))
                 try:
-                    message = compose(channel, renderer, folder, name, to, context)
-                    override_subject(renderer, loaded, name, variant, message, context)
-                    track_message(loaded, message, variant, sample=True)  # as sent
+                    message = builder.build(
+                        name, channel, sample, stats, address, variant=variant, folder=folder,
+                        links=links,
+                        promo=sample_promo(loaded, name, utcnow()) if promo else None,
+                        # the newest sample customer has no cart yet
+                        cart=None if customer.id == "sample-new" else SAMPLE_CART,
+                        sample=True)  # links as they will be sent
                     for check in VALIDATORS.get(channel, ()):
                         check(loaded, name, message)
                 except TemplateProblem as exc:
@@ -101,11 +89,6 @@ def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str,
                     issues.append(ConfigIssue(Location(exc.file, exc.line or 1, 1),
                                               f"campaigns.{name}",
                                               f"{channel}: {exc.message}"))
-
-
-def sample_extra(loaded: LoadedConfig, campaign: str, channel: str) -> dict[str, object]:
-    settings = loaded.channel_settings.get(channel)
-    return {"unsubscribe_mailto": getattr(settings, "unsubscribe_mailto", None)}
 
 
 def sample_data(channel: str) -> dict[str, object]:

@@ -10,6 +10,7 @@ subscription (410, 429 + Retry-After, ...) and count TCP connections.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import threading
@@ -71,6 +72,8 @@ class PushService:
     replies: dict[str, deque[tuple[int, dict[str, str]]]] = \
         field(default_factory=lambda: defaultdict(deque))
     connections: int = 0
+    # Seconds to wait after delivering before answering 201 (the browser has it).
+    answer_delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -191,6 +194,10 @@ def _handler(service: PushService) -> type[BaseHTTPRequestHandler]:
                                                   {k.lower(): v for k, v in self.headers.items()},
                                                   time.monotonic()))
                 number = len(service.delivered)
-            self._answer(201, {"Location": f"{service.origin}/m/{number}"})
+            if service.answer_delay:
+                time.sleep(service.answer_delay)
+            # the client may have given up waiting (and closed the connection)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._answer(201, {"Location": f"{service.origin}/m/{number}"})
 
     return Handler

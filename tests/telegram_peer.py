@@ -41,6 +41,8 @@ class TelegramPeer:
     confirmed_offset: int = 0
     calls: list[str] = field(default_factory=list)  # Bot API methods, in order
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Seconds to wait after accepting a sendMessage before answering (the chat has it).
+    answer_delay: float = 0.0
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(100)
@@ -114,6 +116,8 @@ class TelegramPeer:
                 return self._error(refusal.status, refusal.description, refusal.retry_after)
             message_id = next(self._ids)
             self.sent.append({**form, "at": time.monotonic(), "message_id": message_id})
+        if self.answer_delay:
+            time.sleep(self.answer_delay)
         return 200, {"ok": True, "result": {
             "message_id": message_id, "date": int(time.time()),
             "chat": {"id": int(chat), "type": "private"}, "text": form.get("text", ""),

@@ -113,7 +113,7 @@ def test_21610_suppresses_the_number_and_no_later_sms_goes_to_it(
     shop.cli("run-once", "win_back")
     # Then the failure is recorded as "recipient gone", never retried
     row = rows(shop)["c1"]
-    assert (row.status, row.error_class) == ("failed", "recipient_gone")  # type: ignore[attr-defined]
+    assert (row.status, row.error_class) == ("failed", "gone")  # type: ignore[attr-defined]
     assert len([a for a in twilio.attempts if a["To"] == OLENA]) == 1
     engine = create_engine(shop.db_url())
     with engine.connect() as conn:
@@ -145,7 +145,7 @@ def test_invalid_number_is_marked_and_skipped_by_later_plans(
     twilio.refuse(JANE, 21211)
     shop.cli("run-once", "win_back")
     row = rows(shop)["c2"]
-    assert (row.status, row.error_class) == ("failed", "permanent")  # type: ignore[attr-defined]
+    assert (row.status, row.error_class) == ("failed", "gone")  # type: ignore[attr-defined]
     engine = create_engine(shop.db_url())
     with engine.connect() as conn:
         invalid = conn.execute(select(addresses.c.invalid_at, addresses.c.invalid_reason)

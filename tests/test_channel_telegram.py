@@ -108,7 +108,7 @@ def test_blocked_bot_suppresses_the_chat(shop: Shop, telegram: TelegramPeer,
     telegram.refuse("1001", 403)
     shop.cli("run-once", "win_back")
     row = outbox_rows(shop)["c1"]
-    assert (row.status, row.error_class) == ("failed", "recipient_gone")  # type: ignore[attr-defined]
+    assert (row.status, row.error_class) == ("failed", "gone")  # type: ignore[attr-defined]
     engine = create_engine(shop.db_url())
     with engine.connect() as conn:
         [entry] = conn.execute(select(suppressions)).all()
@@ -139,7 +139,7 @@ def test_chat_not_found_is_permanent_and_marks_the_chat(
     telegram.refuse("1002", 400)
     shop.cli("run-once", "win_back", "--wait-retries", "5")
     row = outbox_rows(shop)["c2"]
-    assert (row.status, row.error_class) == ("failed", "permanent")  # type: ignore[attr-defined]
+    assert (row.status, row.error_class) == ("failed", "gone")  # type: ignore[attr-defined]
     assert len([a for a in telegram.attempts if a["chat_id"] == "1002"]) == 1
     engine = create_engine(shop.db_url())
     with engine.connect() as conn:

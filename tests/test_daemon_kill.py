@@ -60,7 +60,9 @@ def test_sigkill_at_random_moments_sends_nobody_twice(
                 kill(proc)
                 kills += 1
             # Then no more rows are in doubt than the start window holds
-            assert started_unrecorded(db_url, proc) <= IN_DOUBT
+            in_doubt = started_unrecorded(db_url, proc)
+            print(f"kill {attempt + 1} ({command[0]}): {in_doubt} row(s) in doubt")
+            assert in_doubt <= IN_DOUBT
         assert kills >= 2, "the dispatcher finished before it could be killed"
 
         # And restarts finish the job once the dead workers' leases have expired

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
 from pywebpush import WebPusher, WebPushException
 
-from channels.base import FailureKind
+from channels.base import Gone, GoneAction, Retry
 from channels.webpush import PushRejected, classify_push_error, parse_retry_after
 from channels.webpush_vapid import VapidSigner, application_server_key, load_vapid
 from dispatcher.push_payload import encrypted_size
@@ -20,34 +20,38 @@ from dispatcher.push_payload import encrypted_size
 from .push_shop import push_channel
 from .shop import Shop
 
-GONE, PERM, RETRY = FailureKind.RECIPIENT_GONE, FailureKind.PERMANENT, FailureKind.RETRYABLE
+GONE = ("gone", GoneAction.SUPPRESS | GoneAction.DELETE)
+INVALID = ("gone", GoneAction.INVALIDATE)
+FAIL, RETRY, UNKNOWN = ("fail", None), ("retry", None), ("unknown", None)
 
 
-@pytest.mark.parametrize("error, kind, retry_after, systemic, deleted, invalid", [
-    (PushRejected(404), GONE, None, False, True, False),  # FCM: subscription not found
-    (PushRejected(410), GONE, None, False, True, False),  # autopush/FCM: unsubscribed/expired
-    (PushRejected(413), PERM, None, False, False, False),  # payload too large
-    (PushRejected(429, 30.0), RETRY, 30.0, False, False, False),  # too many requests
-    (PushRejected(500), RETRY, None, True, False, False),
-    (PushRejected(503, 120.0), RETRY, 120.0, True, False, False),
-    (PushRejected(401), PERM, None, True, False, False),  # autopush: bad VAPID JWT
-    (PushRejected(403), PERM, None, True, False, False),  # FCM: VAPID key mismatch
-    (PushRejected(400), PERM, None, False, False, False),
+@pytest.mark.parametrize("error, expected, retry_after, systemic", [
+    (PushRejected(404), GONE, None, False),  # FCM: subscription not found
+    (PushRejected(410), GONE, None, False),  # autopush/FCM: unsubscribed/expired
+    (PushRejected(413), FAIL, None, False),  # payload too large
+    (PushRejected(429, 30.0), RETRY, 30.0, False),  # too many requests
+    (PushRejected(503, 120.0), RETRY, 120.0, True),  # not taken: come back later
+    (PushRejected(500), UNKNOWN, None, True),  # the service may have queued it
+    (PushRejected(502), UNKNOWN, None, True),
+    (PushRejected(401), RETRY, None, True),  # autopush: bad VAPID JWT (guard pauses)
+    (PushRejected(403), RETRY, None, True),  # FCM: VAPID key mismatch
+    (PushRejected(400), FAIL, None, False),
     (aiohttp.ClientConnectorError(None, OSError(111, "refused")),  # type: ignore[arg-type]
-     RETRY, None, False, False, False),
-    (TimeoutError(), RETRY, None, False, False, False),
-    (WebPushException("Missing keys value: auth"), PERM, None, False, False, True),
-    (aiohttp.InvalidURL("nope"), PERM, None, False, False, True),
+     RETRY, None, False),  # never connected: nothing sent
+    (aiohttp.ConnectionTimeoutError(), RETRY, None, False),
+    (TimeoutError(), UNKNOWN, None, False),  # the request went out; the answer did not come
+    (aiohttp.ServerDisconnectedError(), UNKNOWN, None, False),
+    (WebPushException("Missing keys value: auth"), INVALID, None, False),
+    (aiohttp.InvalidURL("nope"), INVALID, None, False),
 ])
-def test_classify(error: BaseException, kind: FailureKind, retry_after: float | None,
-                  systemic: bool, deleted: bool, invalid: bool) -> None:
-    failure = classify_push_error(error)
-    assert failure.kind is kind
-    assert failure.retry_after == retry_after
-    assert (failure.systemic, failure.delete_address, failure.address_invalid) == \
-        (systemic, deleted, invalid)
+def test_classify(error: BaseException, expected: tuple[str, GoneAction | None],
+                  retry_after: float | None, systemic: bool) -> None:
+    outcome = classify_push_error(error)
+    assert (outcome.name, outcome.action if isinstance(outcome, Gone) else None) == expected
+    assert (outcome.after if isinstance(outcome, Retry) else None) == retry_after
+    assert outcome.systemic is systemic
     if isinstance(error, PushRejected):
-        assert failure.code == str(error.status)
+        assert outcome.code == str(error.status)
 
 
 def test_retry_after_in_seconds_or_http_date() -> None:

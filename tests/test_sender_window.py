@@ -72,18 +72,19 @@ def test_default_window_is_twice_the_workers(
 def test_a_failed_start_mark_sends_nothing_and_loses_nobody(
         shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given the database refuses the first commit that marks rows started
-    from dispatcher.sender import Sender
+    from dispatcher.outbox.ledger import Ledger, Marks
 
-    real_write = Sender._write
+    real_commit = Ledger.commit
     refused: list[list[int]] = []
 
-    def flaky_write(self: Sender, batch: list[Any], starts: Sequence[int] = ()) -> None:
-        if starts and not refused:
-            refused.append(list(starts))
+    def flaky_commit(self: Ledger, records: Sequence[Any],
+                     marks: Sequence[tuple[str, Sequence[int]]] = ()) -> Marks:
+        if marks and not refused:
+            refused.append([i for _, ids in marks for i in ids])
             raise OperationalError("UPDATE outbox", {}, Exception("disk I/O error"))
-        real_write(self, batch, starts)
+        return real_commit(self, records, marks)
 
-    monkeypatch.setattr(Sender, "_write", flaky_write)
+    monkeypatch.setattr(Ledger, "commit", flaky_commit)
     handler = SinkHandler()
     with SMTPServer(handler) as smtp:
         build_shop(shop, smtp.port, 30, concurrency=CONCURRENCY)

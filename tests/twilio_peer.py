@@ -11,6 +11,7 @@ import base64
 import itertools
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -45,6 +46,9 @@ class TwilioPeer:
     attempts: list[dict[str, str]] = field(default_factory=list)
     refusals: dict[str, Refusal] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Seconds to wait after accepting a message before answering (a slow API: the
+    # message exists at Twilio even if the client gave up waiting).
+    answer_delay: float = 0.0
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -94,6 +98,8 @@ class TwilioPeer:
                 return self._error(400, 21604)
             sid = f"SM{next(self._ids):032x}"
             self.messages.append({**form, "sid": sid})
+        if self.answer_delay:
+            time.sleep(self.answer_delay)
         now = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
         return 201, {
             "sid": sid, "account_sid": self.account_sid, "to": form["To"],

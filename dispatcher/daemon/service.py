@@ -213,7 +213,8 @@ class Daemon:
                             sender.stop()
                         stats = await sender.drain()
                         self._sender = None
-                        if stats.sent or stats.failed or stats.recovered_uncertain:
+                        if stats.sent or stats.failed or stats.uncertain \
+                                or stats.recovered_uncertain:
                             log.info("sender: %s", stats.as_dict())
                         await self._idle(loaded.config.daemon.poll_interval.total_seconds())
             except Exception:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import String, and_, case, literal, select
 
 from ..config.models import CampaignConfig
+from ..outbox.states import OutboxStatus
 from .assign import HOLDOUT, variant_expr
 
 
@@ -40,11 +41,11 @@ def with_experiment(campaign_name: str, campaign: CampaignConfig, planned: Any) 
     variant = variant_expr(campaign_name, campaign, rows.c.customer_id)
     if variant is None:
         return select(*rows.c, literal(None, String).label("variant"))
-    held = and_(rows.c.status == "pending", variant == HOLDOUT)
+    held = and_(rows.c.status == OutboxStatus.PENDING, variant == HOLDOUT)
     keep = [c for c in rows.c if c.name not in ("status", "reason")]
     return select(
         *keep,
-        case((held, literal("held_out")), else_=rows.c.status).label("status"),
+        case((held, literal(OutboxStatus.HELD_OUT.value)), else_=rows.c.status).label("status"),
         case((held, literal("holdout")), else_=rows.c.reason).label("reason"),
         variant.label("variant"),
     )

@@ -16,10 +16,12 @@ from sqlalchemy import Connection, and_, case, func, literal, or_, select, text
 
 from ..config.models import CampaignConfig, Config
 from ..config.policy_models import Cap
+from ..outbox.states import OutboxStatus
 from ..store.schema import outbox
 
 # Rows that reached, or may still reach, the customer.
-COUNTED = ("pending", "sending", "sent", "uncertain")
+COUNTED = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT,
+           OutboxStatus.UNCERTAIN)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from ..outbox.states import OutboxStatus
 from ..store.schema import (
     addresses,
     carts,
@@ -54,8 +55,9 @@ def forget(conn: Connection, customer_id: str, now: datetime) -> ForgetResult:
     alias = pseudonym(customer_id)
     engagement = forget_engagement(conn, customer_id)  # before the rows change hands
     conn.execute(update(outbox).where(outbox.c.customer_id == customer_id,
-                                      outbox.c.status == "pending")
-                 .values(status="skipped", reason="erased", dedupe_key=None, updated_at=now))
+                                      outbox.c.status == OutboxStatus.PENDING)
+                 .values(status=OutboxStatus.SKIPPED, reason="erased", dedupe_key=None,
+                         updated_at=now))
     moved = conn.execute(update(outbox).where(outbox.c.customer_id == customer_id).values(
         customer_id=alias, address_id=None, data=None, provider_id=None, last_error=None,
         updated_at=now))

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import DateTime, and_, case, func, literal, select
 
 from ..config.load import LoadedConfig
+from ..outbox.states import OutboxStatus
 from ..store.schema import customers, topic_optouts
 from .caps import cap_counts, capped_reason, caps_for
 from .quiet import Slot, campaign_deadline, next_allowed
@@ -37,7 +38,7 @@ def apply_policy(loaded: LoadedConfig, campaign_name: str, base: Any, now: datet
     config = loaded.config
     campaign = config.campaigns[campaign_name]
     rows = base.subquery("unpoliced")
-    sendable = rows.c.status == "pending"
+    sendable = rows.c.status == OutboxStatus.PENDING
 
     # A join, not EXISTS: the verdict below is referenced several times per row, and
     # a joined column is cheap to read again where a subquery is re-run.
@@ -61,7 +62,8 @@ def apply_policy(loaded: LoadedConfig, campaign_name: str, base: Any, now: datet
 
     whens.append((slot_expired, _expiry_reason(loaded, campaign_name, now)))
     blocked = case(*whens, else_=None)
-    status = case((and_(sendable, blocked.is_(None)), literal("pending")), else_="skipped")
+    status = case((and_(sendable, blocked.is_(None)), literal(OutboxStatus.PENDING.value)),
+                  else_=OutboxStatus.SKIPPED.value)
     return select(
         rows.c.customer_id,
         rows.c.channel,

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, tuple_, update
+from sqlalchemy import Connection, bindparam, select, true, tuple_, update
 
 from ..config.load import LoadedConfig
+from ..outbox.states import OutboxStatus
 from ..store.schema import customers, outbox, topic_optouts
 from .quiet import QUIET_HOURS_REASON, Slot, campaign_deadline, next_allowed
 
@@ -31,9 +32,10 @@ class SendTimeVerdict:
 
 
 def check_at_send(conn: Connection, loaded: LoadedConfig, claimed: Sequence[Any],
-                  now: datetime) -> SendTimeVerdict:
+                  now: datetime, claim_token: str | None = None) -> SendTimeVerdict:
     """Decide, in a fixed number of queries, which claimed rows must not go out now;
-    deferred rows are already written back to ``pending`` when this returns."""
+    deferred rows are already written back to ``pending`` when this returns (only while
+    the claim ``claim_token`` still owns them)."""
     config = loaded.config
     campaigns = config.campaigns
     verdict = SendTimeVerdict()
@@ -51,12 +53,13 @@ def check_at_send(conn: Connection, loaded: LoadedConfig, claimed: Sequence[Any]
             if row.id not in verdict.skip and \
                     (row.customer_id, campaigns[row.campaign].topic) in off:
                 verdict.skip[row.id] = "topic_opted_out"
-    _quiet_hours(conn, loaded, [r for r in rows if r.id not in verdict.skip], now, verdict)
+    _quiet_hours(conn, loaded, [r for r in rows if r.id not in verdict.skip], now, verdict,
+                 claim_token)
     return verdict
 
 
 def _quiet_hours(conn: Connection, loaded: LoadedConfig, rows: Sequence[Any], now: datetime,
-                 verdict: SendTimeVerdict) -> None:
+                 verdict: SendTimeVerdict, claim_token: str | None) -> None:
     quiet = loaded.config.quiet_hours
     rows = [row for row in rows if quiet.window_for(row.channel) is not None]
     if not rows:
@@ -78,10 +81,12 @@ def _quiet_hours(conn: Connection, loaded: LoadedConfig, rows: Sequence[Any], no
             verdict.skip[row.id] = "quiet_hours_expired"
             continue
         verdict.deferred.add(row.id)
-        later.append({"oid": row.id, "nb": slot.not_before})
+        later.append({"oid": row.id, "nb": slot.not_before, "tok": claim_token})
     if later:
         # Not an attempt: give back the lease and the attempt the claim counted.
-        conn.execute(update(outbox).where(outbox.c.id == bindparam("oid")).values(
-            status="pending", not_before=bindparam("nb"), attempts=outbox.c.attempts - 1,
-            lease_until=None, leased_by=None, updated_at=now,
+        owned = outbox.c.claim_token == bindparam("tok") if claim_token else true()
+        conn.execute(update(outbox).where(outbox.c.id == bindparam("oid"), owned).values(
+            status=OutboxStatus.PENDING, not_before=bindparam("nb"),
+            attempts=outbox.c.attempts - 1, lease_until=None, leased_by=None,
+            claim_token=None, updated_at=now,
             reason=QUIET_HOURS_REASON), later)

@@ -38,7 +38,10 @@ def address_hash(channel: str, address: str) -> str:
 def make_engine(url: str, echo: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        # hide_parameters: a database error's message (logged, with -v in a traceback)
+        # never carries the statement's values, which may be customer data.
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30},
+                               hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -52,7 +55,7 @@ def make_engine(url: str, echo: bool = False) -> Engine:
             register_sqlite_functions(dbapi_conn)  # A/B bucket hash, as on PostgreSQL
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
 
 
 def _alembic_config(engine: Engine):

@@ -136,7 +136,8 @@ outbox = Table(
     Column("variant", String(64)),
     Column("topic", String(64)),
     Column("kind", String(16)),  # marketing | transactional
-    # pending | sending | sent | failed | uncertain | skipped | held_out
+    # dispatcher.outbox.states.OutboxStatus: pending | sending | sent | failed | uncertain |
+    # skipped | held_out
     Column("status", String(16), nullable=False),
     Column("reason", Text),
     # Rows that count as "done" for the campaign carry a key; skipped rows don't,
@@ -146,8 +147,13 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("lease_until", DateTime),
     Column("leased_by", String(64)),
+    # Fencing: written by the claim, unique per claim. Start marks, outcomes, lease
+    # extensions and releases apply only while the row still carries the claim's token,
+    # so a worker whose lease expired (and was taken over) can no longer touch the row.
+    Column("claim_token", String(32)),
     # Set (and committed) just before the provider call: a 'sending' row whose lease
     # expired is 'uncertain' only if it had started; an unstarted one is pending again.
+    # Kept once the outcome is recorded (when the send started).
     Column("send_started_at", DateTime),
     Column("provider_id", Text),
     Column("error_class", String(16)),

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from channels.base import FailureKind
+from channels.base import Gone
 from channels.sms_classify import classify_twilio_code
 from channels.sms_settings import SmsSettings
 
@@ -157,7 +157,7 @@ def record_delivery(state: WebState, sid: str, status: str, error_code: str | No
             delivery_status=status[:16], delivery_code=error_code, delivery_at=now,
             delivered=delivered_from_receipt(status), updated_at=now))
         if error_code and error_code.isdigit() and status in ("undelivered", "failed"):
-            failure = classify_twilio_code(int(error_code))
-            if failure.kind is FailureKind.RECIPIENT_GONE or failure.address_invalid:
-                record_gone(conn, "sms", row.address_id, failure, row.campaign, now)
+            outcome = classify_twilio_code(int(error_code))
+            if isinstance(outcome, Gone):
+                record_gone(conn, "sms", row.address_id, outcome, row.campaign, now)
     return True

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 09:42:47.268144
+Create Date: 2026-11-30 10:09:36.712605
 """
 
 from __future__ import annotations
@@ -233,6 +233,7 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('lease_until', sa.DateTime(), nullable=True),
     sa.Column('leased_by', sa.String(length=64), nullable=True),
+    sa.Column('claim_token', sa.String(length=32), nullable=True),
     sa.Column('send_started_at', sa.DateTime(), nullable=True),
     sa.Column('provider_id', sa.Text(), nullable=True),
     sa.Column('error_class', sa.String(length=16), nullable=True),
