@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from channels.registry import REGISTRY
+from channels.registry import SPECS
 
 from .config.load import LoadedConfig
 from .dedupe import dedupe_key, recently_handled
@@ -95,7 +95,7 @@ def _reach(channel: str) -> Any:
             suppressions.c.address_hash == addresses.c.address_hash,
         ))),
     )
-    spec = REGISTRY.get(channel)
+    spec = SPECS.get(channel)
     pick = func.max if spec is not None and spec.newest_address_first else func.min
     return (
         select(addresses.c.customer_id, pick(addresses.c.id).label("address_id"))
