@@ -28,7 +28,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    not_,
     select,
     update,
 )
@@ -48,8 +47,9 @@ from .policy.channel_room import ChannelChooser
 from .policy.gate import apply_policy
 from .policy.quiet import known_zones
 from .segments.sql import SegmentSQL
+from .store.addressable import usable_address
 from .store.db import utcnow
-from .store.schema import addresses, outbox, runs, suppressions
+from .store.schema import addresses, outbox, runs
 
 # Plus "capped:<which> <max>/<window>" (dispatcher.policy.caps).
 SKIP_REASONS = ("no_address", "opted_out", "no_consent", "suppressed", "topic_opted_out",
@@ -86,15 +86,7 @@ class PlanResult:
 
 def _reach(channel: str) -> Any:
     """Per customer: the first usable address on ``channel``."""
-    usable = and_(
-        addresses.c.channel == channel,
-        addresses.c.consent == "granted",
-        addresses.c.invalid_at.is_(None),
-        not_(exists(select(literal(1)).where(
-            suppressions.c.channel == addresses.c.channel,
-            suppressions.c.address_hash == addresses.c.address_hash,
-        ))),
-    )
+    usable = and_(addresses.c.channel == channel, usable_address())
     spec = SPECS.get(channel)
     pick = func.max if spec is not None and spec.newest_address_first else func.min
     return (
