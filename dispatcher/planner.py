@@ -68,6 +68,20 @@ class Funnel:
     def to_send(self) -> int:
         return sum(self.by_channel.values())
 
+    def add(self, status: str, reason: str | None, channel: str, deferred: bool,
+            count: int, done: bool = False) -> None:
+        """Count ``count`` rows of one kind: the one tally of a plan preview (``done``:
+        handled before) and of a planned run."""
+        self.segment += count
+        if done:
+            self.already_sent += count
+        elif status in (OutboxStatus.SKIPPED, OutboxStatus.HELD_OUT):
+            key = reason or ""
+            self.skipped[key] = self.skipped.get(key, 0) + count
+        else:
+            self.by_channel[channel] = self.by_channel.get(channel, 0) + count
+            self.deferred += count if deferred else 0
+
     def as_dict(self) -> dict[str, Any]:
         return {"segment": self.segment, "already_sent": self.already_sent,
                 "skipped": dict(self.skipped), "by_channel": dict(self.by_channel),
@@ -184,14 +198,7 @@ def preview_funnel(engine: Engine, loaded: LoadedConfig, campaign_name: str,
                        rows.c.deferred, func.count()).group_by(
             rows.c.status, rows.c.reason, rows.c.channel, rows.c.done, rows.c.deferred)
         for status, reason, channel, done, deferred, count in conn.execute(query):
-            funnel.segment += count
-            if done:
-                funnel.already_sent += count
-            elif status in (OutboxStatus.SKIPPED, OutboxStatus.HELD_OUT):
-                funnel.skipped[reason] = funnel.skipped.get(reason, 0) + count
-            else:
-                funnel.by_channel[channel] = funnel.by_channel.get(channel, 0) + count
-                funnel.deferred += count if deferred else 0
+            funnel.add(status, reason, channel, bool(deferred), count, done=bool(done))
     return funnel
 
 
@@ -249,12 +256,7 @@ def _count_run(conn: Connection, run_id: int) -> Funnel:
              .where(outbox.c.run_id == run_id)
              .group_by(outbox.c.status, outbox.c.reason, outbox.c.channel, deferred))
     for status, reason, channel, waits, count in conn.execute(query):
-        funnel.segment += count
-        if status in (OutboxStatus.SKIPPED, OutboxStatus.HELD_OUT):
-            funnel.skipped[reason] = funnel.skipped.get(reason, 0) + count
-        else:
-            funnel.by_channel[channel] = funnel.by_channel.get(channel, 0) + count
-            funnel.deferred += count if waits else 0
+        funnel.add(status, reason, channel, bool(waits), count)
     return funnel
 
 
