@@ -9,8 +9,8 @@ from channels.registry import SPECS
 
 from .config.errors import ConfigError, ConfigIssue, Location
 from .config.load import LoadedConfig
+from .config.mechanics import validate_once_per
 from .context import SAMPLE_CUSTOMERS
-from .dedupe import validate_once_per
 from .experiments.checks import weight_change_warnings
 from .experiments.history import experiments_used
 from .experiments.render import arms_to_render, variant_folder
