@@ -153,12 +153,8 @@ class OptOutBoard:
         keys: tuple[Key, Key] = (("address", channel, address_hash or ""),
                                  ("topic", customer_id, topic or ""))
         with self._lock:
-            if since <= self._horizon:
-                return FORGOTTEN, None
-            for key in keys:
-                known = self._entries.get(key)
-                if known is not None and known[0] >= since:
-                    return known[1], None
+            if (stopped := self._stopped(keys, since)) is not None:
+                return stopped, None
             flight = Flight(keys)
             for key in keys:
                 self._flying.setdefault(key, set()).add(flight)
@@ -198,13 +194,16 @@ class OptOutBoard:
                     topic: str | None, since: float) -> str | None:
         """The skip reason for a message marked at ``since``, if any (no flight)."""
         with self._lock:
-            if since <= self._horizon:
-                return FORGOTTEN
-            for key in (("address", channel, address_hash or ""),
-                        ("topic", customer_id, topic or "")):
-                known = self._entries.get(key)
-                if known is not None and known[0] >= since:
-                    return known[1]
+            return self._stopped((("address", channel, address_hash or ""),
+                                  ("topic", customer_id, topic or "")), since)
+
+    def _stopped(self, keys: tuple[Key, Key], since: float) -> str | None:
+        if since <= self._horizon:
+            return FORGOTTEN
+        for key in keys:
+            known = self._entries.get(key)
+            if known is not None and known[0] >= since:
+                return known[1]
         return None
 
     def __len__(self) -> int:
