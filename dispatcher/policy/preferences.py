@@ -14,6 +14,7 @@ from sqlalchemy import Connection, and_, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..links import LinkClaims
+from ..optout_board import note_topic
 from ..store.addressable import address_refusal
 from ..store.schema import addresses, customers, suppressions, topic_optouts
 from ..tracking.store import set_tracking, tracking_allowed
@@ -111,6 +112,8 @@ def save_preferences(conn: Connection, prefs: Preferences, receive: set[int],
     switch_off = sorted((shown - topics_on) - prefs.topics_off)
     switch_on = sorted((shown & topics_on) & prefs.topics_off)
     if switch_off:
+        for topic in switch_off:  # for the send lanes, once committed
+            note_topic(prefs.customer_id, topic)
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(dialect.insert(topic_optouts).on_conflict_do_nothing(), [
             {"customer_id": prefs.customer_id, "topic": t, "source": "preference page",
