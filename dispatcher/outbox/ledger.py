@@ -89,12 +89,19 @@ class Ledger:
     # -- the due query ------------------------------------------------------------------
 
     @staticmethod
-    def due(channels: Iterable[str], campaigns: list[str] | None) -> Any:
-        """Pending rows of these channels (and campaigns), not paused; add the time."""
-        cond = and_(outbox.c.status == PENDING, outbox.c.channel.in_(list(channels)),
+    def due(channels: Iterable[str] | None, campaigns: list[str] | None,
+            now: datetime | None = None) -> Any:
+        """The one "due" rule: pending rows of these channels (and campaigns), not paused,
+        whose ``not_before`` has come by ``now`` (any time when None). The sender claims
+        them, ``next_due_at`` waits for them, /metrics counts them."""
+        cond = and_(outbox.c.status == PENDING,
                     outbox.c.campaign.not_in(paused_campaigns_query()))
+        if channels is not None:
+            cond = and_(cond, outbox.c.channel.in_(list(channels)))
         if campaigns:
             cond = and_(cond, outbox.c.campaign.in_(campaigns))
+        if now is not None:
+            cond = and_(cond, outbox.c.not_before <= now)
         return cond
 
     def claim(self, channels: Iterable[str], campaigns: list[str] | None,
@@ -102,7 +109,7 @@ class Ledger:
         now = self.clock()
         token = uuid.uuid4().hex
         lease_until = now + self.lease
-        ids = (select(outbox.c.id).where(self.due(channels, campaigns), outbox.c.not_before <= now)
+        ids = (select(outbox.c.id).where(self.due(channels, campaigns, now))
                .order_by(outbox.c.not_before, outbox.c.id)
                .limit(limit)
                .with_for_update(skip_locked=True))

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..control import list_paused
+from ..outbox.ledger import Ledger
 from ..store.db import utcnow
 from ..store.schema import outbox
 from .app import WebState
@@ -47,7 +48,7 @@ class OutboxCollector(Collector):
                 by_state.add_metric([campaign, status], count)
             for channel, count in conn.execute(
                     select(outbox.c.channel, func.count())
-                    .where(or_(and_(outbox.c.status == "pending", outbox.c.not_before <= now),
+                    .where(or_(Ledger.due(None, None, now),
                                and_(outbox.c.status == "sending",
                                     outbox.c.send_started_at.is_(None))))
                     .group_by(outbox.c.channel)):
