@@ -29,6 +29,8 @@ _CLOSE = object()
 # Memory stays bounded while the database is away: past this many queued records new
 # ones are dropped (and counted in the log) instead of growing without limit.
 MAX_QUEUED = 200_000
+# How often the writer looks for more records while it gathers a batch.
+_POLL = 0.05
 
 
 class EngagementRecorder:
@@ -97,20 +99,26 @@ class EngagementRecorder:
 
     def _collect(self) -> tuple[list[tuple[Any, dict[str, Any]]], bool]:
         """Wait for a record, then gather more for up to ``flush_interval``: a click
-        waits at most that long in memory. True when close() was asked for."""
+        waits at most that long in memory. True when close() was asked for.
+
+        The gathering polls with short sleeps rather than a timed ``queue.get``: a timed
+        lock wait (sem_clockwait) measures its deadline on a clock that a shifted clock
+        such as libfaketime's (.ci/run's night pass) does not move, and then never times
+        out, so the clicks would stay in memory."""
         first = self._queue.get()
         if first is _CLOSE:
             return self._take_all(), True
         items = [first]
         deadline = time.monotonic() + self.flush_interval
         while len(items) < self.batch:
-            wait = deadline - time.monotonic()
-            if wait <= 0:
-                break
             try:
-                item = self._queue.get(timeout=wait)
+                item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                time.sleep(min(_POLL, remaining))
+                continue
             if item is _CLOSE:
                 return items + self._take_all(), True
             items.append(item)
