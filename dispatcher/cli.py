@@ -102,7 +102,7 @@ def plan(campaign: str, config: ConfigOption = None, at: AtOption = None,
          render_limit: Annotated[int, typer.Option(
              "--render-limit", min=1, max=10_000_000,
              help="Render every SMS/push message up to this many per channel to count "
-                  "segments and sizes; beyond it, a random sample of this many")] = 20_000,
+                  "segments and sizes; beyond it, a random sample of this many")] = 2_000,
          ) -> None:
     """Show who would get CAMPAIGN now, and why the others would not. Sends nothing."""
     from .app import latest_fire_time, open_store

@@ -20,28 +20,27 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select
 
-from channels.base import RenderedMessage
-
 from .config.load import LoadedConfig
-from .context import OrderStats
-from .mechanics.send_checks import describe_stand_in, newest_carts, promo_config, sample_promo
-from .messages import MessageBuilder
 from .outbox.states import OutboxStatus
 from .planner import Funnel, planned_rows
 from .policy.quiet import known_zones
-from .recipients import load_customers, load_stats
 from .store.schema import addresses
-from .templating import TemplateProblem
+
+if TYPE_CHECKING:  # the render path is imported when a run has messages to measure
+    from channels.base import RenderedMessage
+
+    from .messages import MessageBuilder
 
 CHUNK = 500
-DEFAULT_LIMIT = 20_000
+DEFAULT_LIMIT = 2_000  # a margin of a few percent at 95%, in seconds of rendering
 Z_95 = 1.96
 
 
@@ -64,6 +63,7 @@ class Rendered:
     customer_id: str
     message: RenderedMessage | None  # None: the template raised on this customer's data
     problem: str | None = None
+    variant: str | None = None  # the customer's A/B arm (None: no experiment)
 
 
 @dataclass
@@ -123,6 +123,8 @@ class Measured:
 def render_planned(run: PlanRun, channel: str, visit: Callable[[Rendered], None]) -> Measured:
     """Render the run's messages on ``channel`` (all, or a sample: see the module doc)
     and hand each to ``visit``."""
+    from .messages import MessageBuilder
+
     kept, population = _keep(run, channel)
     builder = MessageBuilder(run.loaded)
     measured = Measured(population)
@@ -137,6 +139,8 @@ def render_planned(run: PlanRun, channel: str, visit: Callable[[Rendered], None]
 
 def method(measured: Measured, what: str, run: PlanRun) -> str:
     """The line that says how the figures above were reached."""
+    from .mechanics.send_checks import describe_stand_in, promo_config
+
     inputs = ("the customer's A/B arm, locale, step and cart, the address the planner "
               "picked, links in their tracked length")
     config = promo_config(run.loaded.config.campaigns[run.campaign], run.step)
@@ -148,6 +152,18 @@ def method(measured: Measured, what: str, run: PlanRun) -> str:
     return (f"(estimated from a simple random sample of {measured.rendered:,} of "
             f"{measured.population:,} {what}, each rendered as the sender will: {inputs}; "
             f"± is the margin at 95% confidence; --render-limit renders more)")
+
+
+def by_arm(counts: Counter[str], of: Counter[str], measured: Measured,
+           joiner: str = "of") -> str:
+    """``by arm: listed 5 of 6, plain 0 of 7`` (per A/B arm: a count, ``joiner``, the
+    arm's messages rendered), or "" when the run has no arms."""
+    arms = sorted(name for name in of if name)
+    if not arms:
+        return ""
+    sample = " in the sample" if measured.sampled else ""
+    return "by arm" + sample + ": " + ", ".join(
+        f"{name} {counts[name]:,} {joiner} {of[name]:,}" for name in arms)
 
 
 def _keep(run: PlanRun, channel: str) -> tuple[list[Any], int]:
@@ -183,6 +199,11 @@ def _planned(run: PlanRun, channel: str) -> Iterator[Any]:
 
 def _render_chunk(conn: Connection, run: PlanRun, builder: MessageBuilder, channel: str,
                   chunk: list[Any]) -> Iterable[Rendered]:
+    from .context import OrderStats
+    from .mechanics.send_checks import newest_carts, sample_promo
+    from .recipients import load_customers, load_stats
+    from .templating import TemplateProblem
+
     ids = [row.customer_id for row in chunk]
     people, stats = load_customers(conn, ids), load_stats(conn, ids)
     carts = newest_carts(conn, ids)
@@ -201,10 +222,10 @@ def _render_chunk(conn: Connection, run: PlanRun, builder: MessageBuilder, chann
                 promo=sample_promo(run.loaded, run.campaign, sent_at, run.step),
                 cart=carts.get(row.customer_id), sample=True)  # tracked: the billed length
         except TemplateProblem as exc:
-            yield Rendered(row.customer_id, None, f"template: {exc}")
+            yield Rendered(row.customer_id, None, f"template: {exc}", row.variant)
             continue
         except Exception as exc:  # as the sender: this message only (send_prepare.py)
             yield Rendered(row.customer_id, None,
-                           f"message not built: {type(exc).__name__}: {exc}"[:500])
+                           f"message not built: {type(exc).__name__}: {exc}"[:500], row.variant)
             continue
-        yield Rendered(row.customer_id, message)
+        yield Rendered(row.customer_id, message, variant=row.variant)

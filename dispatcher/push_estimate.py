@@ -9,12 +9,13 @@ says how many that will be, and whose is the largest.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from channels.base import ChannelSettings
 from channels.webpush_settings import MAX_ENCRYPTED_BYTES
 
-from .plan_render import PlanRun, Rendered, Total, method, render_planned
+from .plan_render import PlanRun, Rendered, Total, by_arm, method, render_planned
 
 
 @dataclass
@@ -24,8 +25,11 @@ class PushSizes:
     largest: int = 0
     largest_customer: str = ""
     first_problem: str = ""
+    arm_messages: Counter[str] = field(default_factory=Counter)  # rendered, per A/B arm
+    arm_too_large: Counter[str] = field(default_factory=Counter)
 
     def count(self, rendered: Rendered, settings: ChannelSettings) -> None:
+        self.arm_messages[rendered.variant or ""] += 1
         if rendered.message is None:
             self.problems.add(1)
             self.too_large.add(0)
@@ -35,6 +39,7 @@ class PushSizes:
         self.problems.add(0)
         skip = settings.send_time_skip(rendered.message)  # the sender's own check
         self.too_large.add(1 if skip == "payload_too_large" else 0)
+        self.arm_too_large[rendered.variant or ""] += skip == "payload_too_large"
         size = int(rendered.message.data.get("encrypted_size", 0))
         if size > self.largest:
             self.largest, self.largest_customer = size, rendered.customer_id
@@ -58,6 +63,9 @@ def plan_report(run: PlanRun) -> list[str]:
                  f"as payload_too_large): {sizes.too_large.show()} of "
                  f"{measured.population:,} ({largest}); shorten the template's text or "
                  "what it lists"]
+        arms = by_arm(sizes.arm_too_large, sizes.arm_messages, measured)
+        if arms:
+            lines.append(f"push payloads over the limit {arms}")
     else:
         lines = [f"push payloads: none over the {MAX_ENCRYPTED_BYTES}-byte limit "
                  f"({largest})"]

@@ -16,7 +16,7 @@ from decimal import Decimal
 from channels.sms_segments import count_segments
 from channels.sms_settings import SmsSettings
 
-from .plan_render import Measured, PlanRun, Rendered, Total, method, render_planned
+from .plan_render import Measured, PlanRun, Rendered, Total, by_arm, method, render_planned
 
 
 @dataclass
@@ -27,12 +27,15 @@ class SmsEstimate:
     by_segments: Counter[int] = field(default_factory=Counter)  # of the rendered ones
     by_encoding: Counter[str] = field(default_factory=Counter)
     first_problem: str = ""
+    arm_messages: Counter[str] = field(default_factory=Counter)  # rendered, per A/B arm
+    arm_segments: Counter[str] = field(default_factory=Counter)  # billed, per A/B arm
 
     @classmethod
     def of(cls, population: int) -> SmsEstimate:
         return cls(Total(population), Total(population), Total(population))
 
     def count(self, rendered: Rendered, settings: SmsSettings) -> None:
+        self.arm_messages[rendered.variant or ""] += 1
         if rendered.message is None:
             self.problems.add(1)
             self.billed.add(0)
@@ -47,6 +50,7 @@ class SmsEstimate:
         skipped = settings.send_time_skip(rendered.message) is not None
         self.over_limit.add(1 if skipped else 0)
         self.billed.add(0 if skipped else count.segments)
+        self.arm_segments[rendered.variant or ""] += 0 if skipped else count.segments
 
 
 def estimate_sms(run: PlanRun) -> tuple[SmsEstimate, Measured]:
@@ -70,6 +74,9 @@ def describe(estimate: SmsEstimate, measured: Measured, settings: SmsSettings,
     sampled = " (in the sample)" if measured.sampled else ""
     lines = [f"SMS segments per message{sampled}: {per_message or '-'} ({encodings or '-'})",
              f"SMS total segments: {estimate.billed.show()}"]
+    arms = by_arm(estimate.arm_segments, estimate.arm_messages, measured, "over")
+    if arms:
+        lines.append(f"SMS segments billed {arms} messages")
     if settings.price_per_segment is not None:
         price = settings.price_per_segment
         cost = Decimal(str(estimate.billed.estimate)) * price

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -144,6 +145,15 @@ def test_plan_counts_the_segments_the_sender_bills(shop: Shop, twilio: TwilioPee
     # holdout rows are in the plan's funnel, not in the bill
     held = [r for r in outbox_rows(shop) if r.status == "held_out"]
     assert held and all(r.channel == "sms" for r in held)
+    # and each A/B arm's bill, counted on the bodies of that arm's customers
+    arm_of = {r.customer_id: r.variant for r in outbox_rows(shop)}
+    segments: Counter[str] = Counter()
+    for m in twilio.messages:
+        segments[arm_of[f"c{int(m['To'][-7:]):03d}"]] += count_segments(m["Body"]).segments
+    messages = Counter(r.variant for r in outbox_rows(shop) if r.status != "held_out")
+    assert set(messages) == {"short", "long"}
+    assert (f"SMS segments billed by arm: long {segments['long']} over {messages['long']}, "
+            f"short {segments['short']} over {messages['short']} messages") in plan, plan
 
 
 def test_plan_beyond_its_render_limit_states_its_sample_and_precision(shop: Shop) -> None:
@@ -221,3 +231,42 @@ def outbox_rows_of(shop: Shop, campaign: str) -> list[Any]:
         rows = list(conn.execute(select(outbox).where(outbox.c.campaign == campaign)))
     engine.dispose()
     return rows
+
+
+def test_plan_flags_too_large_push_payloads_per_ab_arm(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    from .push_service import PushService
+    from .push_shop import setup_shop, subscribe
+
+    people = [{"id": f"p{i:02d}", "name": f"Name{i}"} for i in range(12)]
+    with PushService() as push:
+        # the "plain" arm's template leaves the cart out; the "listed" arm lists it
+        setup_shop(shop, monkeypatch, people, names=("cart",),
+                   push_json=PUSH_JSON.replace("{% if cart %}", "{% if false %}"))
+        shop.template("cart_listed/push.json", PUSH_JSON)
+        config = shop.config_path.read_text(encoding="utf-8")
+        shop.config_path.write_text(config.replace(
+            "    once_per: customer", "    once_per: cart\n"
+            "    trigger: {cart_abandoned: {idle: [2h, 48h]}}\n"
+            "    variants:\n      plain: {}\n      listed: {template: cart_listed}"),
+            encoding="utf-8")
+        for person in people:
+            subscribe(shop, person["id"], push.subscriber(person["id"]))
+        updated = (NOW - timedelta(hours=5)).isoformat()
+        many = [{"sku": f"s{i}", "name": f"Троянди сорту «Королева ночі» №{i}", "qty": 1}
+                for i in range(80)]
+        shop.cli("import", "carts", str(shop.jsonl("carts.jsonl", [
+            {"id": f"k-{p['id']}", "customer_id": p["id"], "updated_at": updated,
+             "items": many} for p in people])))
+        shop.cli("validate")
+
+        plan = shop.cli("plan", "cart").output
+        shop.cli("run-once", "cart")
+
+    rows = outbox_rows_of(shop, "cart")
+    arms = Counter(r.variant for r in rows)
+    too_large = Counter(r.variant for r in rows if r.reason == "payload_too_large")
+    assert set(arms) == {"plain", "listed"} and too_large == Counter({"listed": arms["listed"]})
+    assert (f"push payloads over the limit by arm: listed {arms['listed']} of "
+            f"{arms['listed']}, plain 0 of {arms['plain']}") in plan, plan
+    assert f"(will be skipped as payload_too_large): {arms['listed']} of 12" in plan
