@@ -149,7 +149,3 @@ class Channel(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections and sessions."""
-
-
-class ChannelConfigError(Exception):
-    """A channel cannot be built from its settings (message never contains secrets)."""

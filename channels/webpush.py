@@ -32,11 +32,10 @@ import time
 import aiohttp
 from pywebpush import WebPusher, WebPushException
 
-from dispatcher.push_payload import encode_payload
-
 from .base import Channel, Fail, Gone, GoneAction, Outcome, RenderedMessage, Retry, Unknown
 from .webpush_guard import PublicOnlyResolver, endpoint_guard
 from .webpush_hosts import Lookup, PushEndpointRefused
+from .webpush_payload import encode_payload
 from .webpush_settings import WebPushSettings
 from .webpush_vapid import VapidSigner, audience
 

@@ -5,27 +5,14 @@ One composer per channel; each knows which template parts it needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from channels.base import RenderedMessage
 
 from .compose_sms import compose_sms
 from .compose_telegram import compose_telegram
+from .recipient import Composer, Recipient
 from .templating import TemplateProblem, TemplateRenderer
-
-
-@dataclass(frozen=True)
-class Recipient:
-    customer_id: str
-    address: str
-    name: str | None
-    locale: str | None
-    data: dict[str, Any] | None = None
-
-
-Composer = Callable[[TemplateRenderer, str, str, Recipient, dict[str, Any]], RenderedMessage]
 
 
 def _required(renderer: TemplateRenderer, folder: str, part: str, locale: str | None,

@@ -10,7 +10,7 @@ from channels.sms_segments import count_segments
 from .templating import TemplateProblem, TemplateRenderer
 
 if TYPE_CHECKING:
-    from .compose import Recipient
+    from .recipient import Recipient
 
 
 def compose_sms(renderer: TemplateRenderer, folder: str, campaign: str, to: Recipient,

@@ -14,7 +14,7 @@ from channels.telegram_html import MAX_TEXT, inspect_html
 from .templating import TemplateProblem, TemplateRenderer
 
 if TYPE_CHECKING:
-    from .compose import Recipient
+    from .recipient import Recipient
 
 
 def compose_telegram(renderer: TemplateRenderer, folder: str, campaign: str, to: Recipient,

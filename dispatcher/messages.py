@@ -18,7 +18,7 @@ from typing import Any
 
 from channels.base import RenderedMessage
 
-from .compose import Recipient, compose
+from .compose import compose
 from .config.load import LoadedConfig
 from .context import OrderStats, build_context
 from .experiments.render import override_subject, variant_context, variant_folder
@@ -26,6 +26,7 @@ from .links import LinkClaims, link_urls
 from .mechanics.context import mechanics_context
 from .mechanics.promo import Promo
 from .mechanics.sequences import step_folder
+from .recipient import Recipient
 from .templating import TemplateProblem, TemplateRenderer
 from .tracking.rewrite import track_message
 

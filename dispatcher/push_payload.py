@@ -9,34 +9,21 @@ services accept at most 4096 bytes of encrypted body.
 from __future__ import annotations
 
 import json
-import math
 from typing import TYPE_CHECKING, Any
 
 from channels.base import RenderedMessage
+from channels.webpush_payload import HEADER_BYTES, PER_RECORD_BYTES, encode_payload, encrypted_size
 from channels.webpush_settings import MAX_ENCRYPTED_BYTES
 
 from .templating import TemplateProblem, TemplateRenderer
 
 if TYPE_CHECKING:
-    from .compose import Recipient
     from .config.load import LoadedConfig
+    from .recipient import Recipient
 
 PART = "push.json"
-# RFC 8188 aes128gcm as pywebpush sends it: a header of 16 salt + 4 record size + 1 key id
-# length + 65 key id, then records of at most 4096 bytes, each carrying a 16-byte tag and
-# a 1-byte delimiter.
-_HEADER = 86
-_RECORD_SIZE = 4096
-_PER_RECORD = 17
-
 FIELDS = {"title": True, "body": False, "url": False, "icon": False, "badge": False,
           "image": False, "tag": False}
-
-
-def encrypted_size(plaintext_bytes: int) -> int:
-    """Bytes on the wire for ``plaintext_bytes`` encrypted with aes128gcm (pywebpush)."""
-    records = max(1, math.ceil(plaintext_bytes / (_RECORD_SIZE - _PER_RECORD)))
-    return _HEADER + plaintext_bytes + _PER_RECORD * records
 
 
 def find_template(renderer: TemplateRenderer, folder: str, locale: str | None) -> str | None:
@@ -85,10 +72,6 @@ def _line_of(text: str, key: str) -> int:
     return 1
 
 
-def encode_payload(payload: dict[str, str]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 def check_push(loaded: LoadedConfig, campaign: str, message: RenderedMessage) -> None:
     """Validate: a sample render over the size limit is an error (at send time, a skip)."""
     size = int(message.data.get("encrypted_size", 0))
@@ -97,7 +80,7 @@ def check_push(loaded: LoadedConfig, campaign: str, message: RenderedMessage) ->
             str(message.data.get("template_file") or PART), None,
             f"for sample customer {message.customer_id}: push payload is {size} bytes "
             f"encrypted, over the {MAX_ENCRYPTED_BYTES}-byte limit of push services "
-            f"(shorten title/body; about {MAX_ENCRYPTED_BYTES - _HEADER - _PER_RECORD} "
+            f"(shorten title/body; about {MAX_ENCRYPTED_BYTES - HEADER_BYTES - PER_RECORD_BYTES} "
             f"bytes of JSON fit)")
 
 

@@ -67,7 +67,7 @@ def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str,
     timed_out: set[str] = set()  # one time-budget error per channel: each costs a second
     for channel in channels:
         address = SimpleNamespace(address=SAMPLE_ADDRESSES.get(channel, "sample"),
-                                  address_hash="", data=sample_data(channel))
+                                  address_hash="", data={})
         for customer, stats in SAMPLE_CUSTOMERS:
             for locale in sorted(locales, key=lambda v: v or ""):
                 if channel in timed_out:
@@ -89,10 +89,6 @@ def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str,
                     issues.append(ConfigIssue(Location(exc.file, exc.line or 1, 1),
                                               f"campaigns.{name}",
                                               f"{channel}: {exc.message}"))
-
-
-def sample_data(channel: str) -> dict[str, object]:
-    return {}
 
 
 # Per-channel checks on a rendered sample (size limits etc.); channels add theirs.

@@ -51,7 +51,7 @@ def check_shipped_templates(config: Path, counts: tuple[int, ...]) -> dict[str, 
     """Render every template of every campaign (each arm and step, each channel) for a
     Ukrainian and an English customer whose order count and loyalty progress are each of
     ``counts``; assert no wrong form; return how often each count met a counted noun."""
-    from dispatcher.compose import CHANNEL_PARTS, Recipient, compose
+    from dispatcher.compose import CHANNEL_PARTS, compose
     from dispatcher.config.load import load_config
     from dispatcher.context import CustomerView, OrderStats, build_context
     from dispatcher.experiments.render import (
@@ -63,6 +63,7 @@ def check_shipped_templates(config: Path, counts: tuple[int, ...]) -> dict[str, 
     from dispatcher.mechanics.checks import template_targets
     from dispatcher.mechanics.context import mechanics_context
     from dispatcher.mechanics.send_checks import SAMPLE_CART, sample_promo
+    from dispatcher.recipient import Recipient
     from dispatcher.templating import TemplateRenderer
     from dispatcher.validate import SAMPLE_ADDRESSES
 

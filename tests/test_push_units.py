@@ -14,8 +14,8 @@ from pywebpush import WebPusher, WebPushException
 
 from channels.base import Gone, GoneAction, Retry
 from channels.webpush import PushRejected, classify_push_error, parse_retry_after
+from channels.webpush_payload import encrypted_size
 from channels.webpush_vapid import VapidSigner, application_server_key, load_vapid
-from dispatcher.push_payload import encrypted_size
 
 from .push_shop import push_channel
 from .shop import Shop
