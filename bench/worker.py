@@ -89,12 +89,11 @@ def pipeline(config: str, campaign: str, log_sends: bool = True,
 
 def prebuilt_messages(config: str, count: int) -> list[tuple[str, bytes]]:
     """Real campaign messages (same templates, same bytes builder), built before the clock."""
-    from channels.base import RenderedMessage
+    from channels.base import Recipient, RenderedMessage
     from channels.email_fast import message_bytes
     from dispatcher.compose import compose
     from dispatcher.config.load import load_config
     from dispatcher.context import SAMPLE_CUSTOMERS, build_context
-    from dispatcher.recipient import Recipient
     from dispatcher.templating import TemplateRenderer
 
     loaded = load_config(config)

@@ -29,7 +29,8 @@ import abc
 import enum
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -127,6 +128,11 @@ class ChannelSettings(BaseModel):
     retry_base: Duration = timedelta(seconds=30)
     retry_cap: Duration = timedelta(minutes=30)
 
+    def uses_file(self) -> bool:
+        """True when messages go to files (``transport: file``, or no provider settings
+        given); channels with provider settings override it."""
+        return self.transport == "file"
+
     def send_time_skip(self, message: RenderedMessage) -> str | None:
         """A reason not to send this rendered message (recorded as a skip), else None.
 
@@ -149,3 +155,42 @@ class Channel(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections and sessions."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a message is composed for."""
+
+    customer_id: str
+    address: str
+    name: str | None
+    locale: str | None
+    data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class TemplateProblem(Exception):
+    """A template failed to compile or render, or its result is not a valid message for
+    the channel; names the file and line."""
+
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
+
+
+class Templates(Protocol):
+    """What a channel's composer reads its template parts through (the dispatcher's
+    sandboxed renderer): a part is rendered for a folder and locale, or is None when the
+    folder has no such part."""
+
+    @property
+    def root(self) -> Path: ...
+
+    def render(self, folder: str, part: str, locale: str | None,
+               context: dict[str, Any]) -> str | None: ...
+
+    def find(self, folder: str, part: str, locale: str | None) -> str | None: ...

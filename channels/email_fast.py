@@ -59,7 +59,7 @@ def _fast(message: RenderedMessage, from_address: str,
     if reply_to:
         lines.append(b"Reply-To: " + _from_header(reply_to))
     subject = message.subject or ""
-    lines.append(_header("Subject", f"[TEST] {subject}" if message.is_test else subject))
+    lines.append(_header("Subject", subject))
     lines.append(b"Date: " + _date())
     lines.append(b"Message-ID: " + message_id(message, _domain(from_address)).encode())
     lines.append(_header("X-Dispatcher-Campaign", message.campaign))

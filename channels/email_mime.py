@@ -37,8 +37,7 @@ def build_mime(message: RenderedMessage, from_address: str,
     subject = message.subject or ""
     # Encoded and folded by our rule: the stdlib's refolding loses spaces next to
     # encoded words (channels/email_headers.py).
-    mime["Subject"] = EncodedHeader("Subject", f"[TEST] {subject}" if message.is_test
-                                    else subject)
+    mime["Subject"] = EncodedHeader("Subject", subject)
     mime["Date"] = email.utils.formatdate(localtime=False)
     mime["Message-ID"] = message_id(message, sender_domain(from_address))
     mime["X-Dispatcher-Campaign"] = message.campaign

@@ -68,8 +68,7 @@ class SmsChannel(Channel):
 
     async def send(self, message: RenderedMessage) -> str:
         s = self.settings
-        body = f"[TEST] {message.text}" if message.is_test else message.text
-        options: dict[str, Any] = {"to": message.to, "body": body}
+        options: dict[str, Any] = {"to": message.to, "body": message.text}
         if s.messaging_service_sid:
             options["messaging_service_sid"] = s.messaging_service_sid
         if s.from_number:

@@ -108,7 +108,7 @@ class TelegramChannel(Channel):
                                                                  url=button["url"])]])
         preview = LinkPreviewOptions(is_disabled=True) \
             if self.settings.disable_link_preview else None
-        text = f"[TEST] {message.text}" if message.is_test else message.text
+        text = message.text
         _last_status.set(None)
         try:
             sent = await self._bot.send_message(chat_id=int(message.to), text=text,

@@ -111,8 +111,6 @@ class WebPushChannel(Channel):
         # probe, a hand-built message) is shown as title + body.
         payload = message.data.get("payload") or {"title": message.subject or "",
                                                   "body": message.text}
-        if message.is_test:
-            payload = {**payload, "title": f"[TEST] {payload.get('title', '')}"}
         response = await pusher.send_async(
             encode_payload(payload), headers, ttl=self._ttl,
             content_encoding="aes128gcm",

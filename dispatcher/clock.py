@@ -22,11 +22,26 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
+from zoneinfo import ZoneInfo
 
 from .store.db import utcnow
 
 Clock = Callable[[], datetime]
+
+
+def local_to_utc(value: date | datetime, zone: str, end_of_day: bool = False) -> datetime:
+    """A config date/time (naive = in ``zone``) as naive UTC: the one conversion.
+
+    A bare date means the start of that day, or its last second with ``end_of_day``
+    (an offer that "expires on 31 December" is still good on the 31st).
+    """
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, clock_time(23, 59, 59) if end_of_day else clock_time(0, 0))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(zone))
+    return value.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
 
 system_clock: Clock = utcnow
 

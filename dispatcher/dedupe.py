@@ -7,30 +7,18 @@ can plan the same customer twice for the same key.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, String, and_, cast, exists, literal, select
 
+from .config.mechanics import ONCE_PER_FIXED as FIXED
 from .durations import parse_duration
 from .store.schema import outbox
 
-FIXED = ("customer", "run", "year", "cart", "order", "tier")
 # Keys about a thing rather than a time: the audience query carries it as ``subject``.
 SUBJECT_KEYS = ("cart", "order", "tier")
-
-
-def validate_once_per(value: str) -> str | None:
-    """An error message, or None when ``value`` is understood."""
-    if value in FIXED:
-        return None
-    try:
-        if parse_duration(value) > timedelta(0):
-            return None
-    except ValueError:
-        pass
-    return f"once_per must be one of {', '.join(FIXED)} or a duration like 30d; got {value!r}"
 
 
 def dedupe_key(once_per: str, customer_id: Any, scheduled_for: datetime,

@@ -32,7 +32,7 @@ def real_channels(loaded: Any, campaigns: Iterable[str]) -> list[str]:
     the messages whose links must be signed with a real secret."""
     used = {c for name in campaigns for c in loaded.config.campaigns[name].channels}
     return sorted(c for c in used
-                  if not getattr(loaded.channel_settings.get(c), "uses_file", lambda: True)())
+                  if c in loaded.channel_settings and not loaded.channel_settings[c].uses_file())
 
 
 @dataclass(frozen=True)

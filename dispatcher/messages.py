@@ -16,7 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from channels.base import RenderedMessage
+from channels.base import Recipient, RenderedMessage
+from channels.registry import SPECS
+from channels.spec import mark_test
 
 from .compose import compose
 from .config.load import LoadedConfig
@@ -26,7 +28,6 @@ from .links import LinkClaims, link_urls
 from .mechanics.context import mechanics_context
 from .mechanics.promo import Promo
 from .mechanics.sequences import step_folder
-from .recipient import Recipient
 from .templating import TemplateProblem, TemplateRenderer
 from .tracking.rewrite import track_message
 
@@ -75,7 +76,8 @@ class MessageBuilder:
         except Exception as exc:  # e.g. a composer's own check on this data
             raise located(exc, self.renderer.root, folder) from exc
         message.outbox_id = outbox_id
-        message.is_test = is_test
+        if is_test:  # [TEST] where the recipient reads first, as the channel declares
+            message = mark_test(SPECS[channel], message)
         track_message(self.loaded, message, variant, sample=sample)  # links, UTM, pixel
         return message
 

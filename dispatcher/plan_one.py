@@ -11,7 +11,8 @@ answer is one of:
     to send                 channel, address, variant, when (after quiet hours)
 
 The words that explain a channel that was passed over come from the same "may we
-message this address" rule the sender applies (dispatcher/outbox/reachable.py).
+message this address" rule the planner and the sender apply
+(dispatcher/store/addressable.py).
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ from sqlalchemy import Connection, Engine, and_, select
 
 from .config.load import LoadedConfig
 from .experiments.assign import assign
-from .mechanics.offers import is_expired
 from .mechanics.sequences import find_step, preview_step, step_channels
-from .outbox.reachable import skip_reason
 from .outbox.states import OutboxStatus
-from .planner import planned_rows, usable_address
+from .planner import channel_reach, planned_rows
 from .policy.quiet import known_zones
 from .segments.sql import SegmentSQL
+from .store.addressable import address_refusal
 from .store.schema import addresses, customers, suppressions
 
 
@@ -104,7 +104,7 @@ def _outside(conn: Connection, loaded: LoadedConfig, campaign: str, customer_id:
                           .where(customers.c.id == customer_id)).first()
     if member is None:
         return f"not in segment '{config.segment}'"
-    if is_expired(config, loaded.config.timezone, now):
+    if config.expired_at(now, loaded.config.timezone):
         return f"the campaign expired at {config.expires_at}"
     if config.trigger is not None:
         return (f"in segment '{config.segment}', but the {config.trigger.kind} trigger "
@@ -140,7 +140,7 @@ _RANK = ["invalid address", "suppressed", "opted out", "not consented"]
 
 def _state(row: Any) -> str | None:
     """The sender's rule (may we message this address?), in words a marketer reads."""
-    if skip_reason(row, row.suppressed is not None, False) is None:
+    if address_refusal(row.consent, row.invalid_at, row.suppressed is not None) is None:
         return None
     if row.consent == "withdrawn":
         return "opted out"
@@ -152,7 +152,7 @@ def _state(row: Any) -> str | None:
 def address_for(conn: Connection, customer_id: str, channel: str) -> Any | None:
     """The address a message on ``channel`` would use: the planner's pick of a usable one,
     else (for a preview only) the first on file."""
-    usable = usable_address(channel)
+    usable = channel_reach(channel)
     picked = conn.execute(select(usable.c.address_id)
                           .where(usable.c.customer_id == customer_id)).scalar()
     query = select(addresses).where(addresses.c.customer_id == customer_id,

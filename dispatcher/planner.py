@@ -28,13 +28,12 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    not_,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
-from channels.registry import REGISTRY
+from channels.registry import SPECS
 
 from .config.load import LoadedConfig
 from .dedupe import dedupe_key, recently_handled
@@ -48,8 +47,9 @@ from .policy.channel_room import ChannelChooser
 from .policy.gate import apply_policy
 from .policy.quiet import known_zones
 from .segments.sql import SegmentSQL
+from .store.addressable import usable_address
 from .store.db import utcnow
-from .store.schema import addresses, outbox, runs, suppressions
+from .store.schema import addresses, outbox, runs
 
 # Plus "capped:<which> <max>/<window>" (dispatcher.policy.caps).
 SKIP_REASONS = ("no_address", "opted_out", "no_consent", "suppressed", "topic_opted_out",
@@ -68,6 +68,20 @@ class Funnel:
     def to_send(self) -> int:
         return sum(self.by_channel.values())
 
+    def add(self, status: str, reason: str | None, channel: str, deferred: bool,
+            count: int, done: bool = False) -> None:
+        """Count ``count`` rows of one kind: the one tally of a plan preview (``done``:
+        handled before) and of a planned run."""
+        self.segment += count
+        if done:
+            self.already_sent += count
+        elif status in (OutboxStatus.SKIPPED, OutboxStatus.HELD_OUT):
+            key = reason or ""
+            self.skipped[key] = self.skipped.get(key, 0) + count
+        else:
+            self.by_channel[channel] = self.by_channel.get(channel, 0) + count
+            self.deferred += count if deferred else 0
+
     def as_dict(self) -> dict[str, Any]:
         return {"segment": self.segment, "already_sent": self.already_sent,
                 "skipped": dict(self.skipped), "by_channel": dict(self.by_channel),
@@ -84,18 +98,10 @@ class PlanResult:
     step: str = ""  # a sequence step's name; "" for single-message campaigns
 
 
-def usable_address(channel: str) -> Any:
+def channel_reach(channel: str) -> Any:
     """Per customer: the first usable address on ``channel``."""
-    usable = and_(
-        addresses.c.channel == channel,
-        addresses.c.consent == "granted",
-        addresses.c.invalid_at.is_(None),
-        not_(exists(select(literal(1)).where(
-            suppressions.c.channel == addresses.c.channel,
-            suppressions.c.address_hash == addresses.c.address_hash,
-        ))),
-    )
-    spec = REGISTRY.get(channel)
+    usable = and_(addresses.c.channel == channel, usable_address())
+    spec = SPECS.get(channel)
     pick = func.max if spec is not None and spec.newest_address_first else func.min
     return (
         select(addresses.c.customer_id, pick(addresses.c.id).label("address_id"))
@@ -119,7 +125,7 @@ def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime
     cid = audience.c.customer_id
     channels = step_channels(campaign, step)
 
-    reaches = [(name, usable_address(name)) for name in channels]
+    reaches = [(name, channel_reach(name)) for name in channels]
     flags = (
         select(
             addresses.c.customer_id,
@@ -194,14 +200,7 @@ def preview_funnel(engine: Engine, loaded: LoadedConfig, campaign_name: str,
                        rows.c.deferred, func.count()).group_by(
             rows.c.status, rows.c.reason, rows.c.channel, rows.c.done, rows.c.deferred)
         for status, reason, channel, done, deferred, count in conn.execute(query):
-            funnel.segment += count
-            if done:
-                funnel.already_sent += count
-            elif status in (OutboxStatus.SKIPPED, OutboxStatus.HELD_OUT):
-                funnel.skipped[reason] = funnel.skipped.get(reason, 0) + count
-            else:
-                funnel.by_channel[channel] = funnel.by_channel.get(channel, 0) + count
-                funnel.deferred += count if deferred else 0
+            funnel.add(status, reason, channel, bool(deferred), count, done=bool(done))
     return funnel
 
 
@@ -259,12 +258,7 @@ def _count_run(conn: Connection, run_id: int) -> Funnel:
              .where(outbox.c.run_id == run_id)
              .group_by(outbox.c.status, outbox.c.reason, outbox.c.channel, deferred))
     for status, reason, channel, waits, count in conn.execute(query):
-        funnel.segment += count
-        if status in (OutboxStatus.SKIPPED, OutboxStatus.HELD_OUT):
-            funnel.skipped[reason] = funnel.skipped.get(reason, 0) + count
-        else:
-            funnel.by_channel[channel] = funnel.by_channel.get(channel, 0) + count
-            funnel.deferred += count if waits else 0
+        funnel.add(status, reason, channel, bool(waits), count)
     return funnel
 
 

@@ -2,12 +2,18 @@
 
     inbox (built, unmarked) --window permit + rate token--> one commit marks a group
     started (the ledger re-reads consent and matches the claim token) --> ready -->
-    the channel's workers: provider call --> classify --> the sender's retry policy
+    the channel's workers: pacing --> last look at the opt-out board --> provider call
+    --> classify --> the sender's retry policy
 
 The window (workers + ``start_ahead``) bounds the rows that are started but not yet
-recorded: the rows in doubt after a crash, and the messages an opt-out arriving now can
-no longer stop. A row's rate-limit token is taken before its mark, so a started message
-waits about one send for its worker, never for the rate limit.
+recorded: the rows in doubt after a crash. A row's rate-limit token is taken before its
+mark, so a started message waits about one send for its worker, never for the rate
+limit. Opt-outs committed in this process after a job's mark reach its worker through
+the opt-out board (optout_board.py): the worker looks there after every wait, right
+before the provider call, and such a job is recorded as skipped instead; an opt-out that
+comes after that look waits, before it is answered, for the call to be over. An opt-out
+committed by another process cannot stop a job already marked: at most the window (per
+lane) can still go out after it, each within about one send of its mark.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import TYPE_CHECKING
 from channels.base import Outcome, Retry, Unknown
 
 from . import metrics
+from .optout_board import FORGOTTEN
 from .outbox.ledger import Record
 from .outbox.states import OutboxStatus
 from .ratelimit import RateLimiter
@@ -124,6 +131,11 @@ class Lane:
         by_claim: dict[str, list[int]] = {}
         for job in group:
             by_claim.setdefault(job.token, []).append(job.outbox_id)
+        # Opt-outs announced from here on are the board's to report: the mark's own
+        # re-read of consent sees every one committed before its statement runs.
+        since = sender.board.now()
+        for job in group:
+            job.marked_since = since
         marks = await sender.commit(list(by_claim.items()))
         lost = 0
         for job in group:
@@ -161,8 +173,8 @@ class Lane:
 
     async def _send(self, job: Job) -> None:
         sender = self.sender
-        if reason := self._why_not_now(job):
-            sender.release(job, reason)
+        if self._not_now(job, sender.board.why_stopped(
+                job.channel, job.address_hash, job.customer_id, job.topic, job.marked_since)):
             return
         if self.limiter is not None:
             await self.limiter.wait_while_paused()
@@ -170,25 +182,56 @@ class Lane:
         if self.pacing is not None:
             await self.pacing.acquire(job.message.to)
         try:
-            if reason := self._why_not_now(job):
-                sender.release(job, reason)
+            # The last look, after every wait: an opt-out announced before it stops the
+            # job; one announced after it finds the job's flight and its answer waits
+            # until the provider call below is over.
+            stopped, flight = sender.board.last_look(
+                job.channel, job.address_hash, job.customer_id, job.topic, job.marked_since)
+            if self._not_now(job, stopped):
+                if flight is not None:
+                    sender.board.land(flight)
                 return
+            assert flight is not None
             started = time.monotonic()
             try:
                 provider_id = await self.channel.send(job.message)
             except Exception as exc:  # classified below; nothing escapes unrecorded
+                sender.board.land(flight)
                 metrics.observe_latency(self.name, time.monotonic() - started)
                 outcome = self._classify(exc)
                 if isinstance(outcome, Retry) and outcome.after and self.limiter is not None:
                     await self.limiter.pause(outcome.after)
                 await sender.observe(job, sender.resolve(job, sender.decide(job, outcome)))
                 return
+            except BaseException:  # cancelled (shutdown): the opt-out need not wait on us
+                sender.board.land(flight)
+                raise
+            sender.board.land(flight)
             metrics.observe_latency(self.name, time.monotonic() - started)
         finally:
             if self.pacing is not None:
                 self.pacing.release(job.message.to)
         record = Record(job.outbox_id, job.token, OutboxStatus.SENT, provider_id=provider_id)
         await sender.observe(job, sender.resolve(job, record))
+
+    def _not_now(self, job: Job, stopped: str | None) -> bool:
+        """Release a job that must not go out now, or record it as skipped if an opt-out
+        was announced since its mark (``stopped``); True if it was either."""
+        sender = self.sender
+        if reason := self._why_not_now(job):
+            sender.release(job, reason)
+            return True
+        if stopped is None:
+            return False
+        if stopped == FORGOTTEN:  # waited longer than the board remembers: ask the mark
+            sender.release(job, "waited too long after its start mark")
+            return True
+        log.info("opted out after the start mark; not sent",
+                 extra={"campaign": job.campaign, "outbox_id": job.outbox_id,
+                        "reason": stopped})
+        sender.resolve(job, Record(job.outbox_id, job.token, OutboxStatus.SKIPPED,
+                                   reason=stopped))
+        return True
 
     def _why_not_now(self, job: Job) -> str | None:
         sender = self.sender

@@ -52,6 +52,10 @@ class Job:
     attempts: int
     address_id: int | None
     claim: ClaimState = field(repr=False)
+    customer_id: str = ""
+    topic: str | None = None
+    address_hash: str | None = None  # for the lane's last look at in-process opt-outs
+    marked_since: float = 0.0  # when its start mark began, on the opt-out board's clock
     message: RenderedMessage | None = None
     problem: str | None = None  # the message could not be built
     skip_reason: str | None = None
@@ -90,8 +94,10 @@ def prepare(engine: Engine, loaded: LoadedConfig, builder: MessageBuilder, claim
         jobs: list[Job] = []
         to_build: list[tuple[Job, Any, Any, Any]] = []
         for row in rows:
-            job = Job(row.id, row.campaign, row.channel, row.attempts, row.address_id, state)
+            job = Job(row.id, row.campaign, row.channel, row.attempts, row.address_id, state,
+                      row.customer_id, row.topic)
             address, customer = usable.get(row.address_id), people.get(row.customer_id)
+            job.address_hash = address.address_hash if address is not None else None
             if row.campaign in expired:
                 job.skip_reason = "expired"  # the offer ended between planning and sending
             else:

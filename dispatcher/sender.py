@@ -11,8 +11,11 @@ matches the row's claim token (fencing) and re-reads consent, so neither a row a
 dispatcher took over nor an address that opted out since the claim is ever sent. A
 lane marks at most its workers plus ``start_ahead`` rows beyond the ones on the wire,
 and takes each row's rate-limit token before marking it, so a started message waits
-about one send for its worker. If the process dies, recovery turns its expired started
-rows 'uncertain' and the unstarted ones 'pending': the start window is what is in doubt.
+about one send for its worker. An opt-out this process commits meanwhile (its web app,
+its Telegram bot) reaches the lane through the opt-out board (optout_board.py) and stops
+a marked message right up to its provider call. If the process dies, recovery turns its
+expired started rows 'uncertain' and the unstarted ones 'pending': the start window is
+what is in doubt.
 
 Each lane claims only while it has room, so a slow channel (SMS at 10/s) never holds
 back a fast one. ``stop()`` (SIGTERM) stops claiming and marking, lets in-flight sends
@@ -39,6 +42,7 @@ from . import metrics
 from .config.load import LoadedConfig
 from .guard import ErrorRateGuard
 from .messages import MessageBuilder
+from .optout_board import BOARD, OptOutBoard, noting
 from .outbox.ledger import Ledger, Marks, Record
 from .outbox.states import OutboxStatus
 from .retry import RetryPolicy, backoff
@@ -95,7 +99,8 @@ class Sender:
                  options: SenderOptions | None = None,
                  clock: Callable[[], datetime] = utcnow,
                  guard: ErrorRateGuard | None = None,
-                 recorder: Recorder | None = None) -> None:
+                 recorder: Recorder | None = None,
+                 board: OptOutBoard | None = None) -> None:
         self.engine = engine
         self.loaded = loaded
         self.channels = channels
@@ -106,6 +111,9 @@ class Sender:
         self.builder = MessageBuilder(loaded)
         self.policy = RetryPolicy(loaded.channel_settings, clock)
         self.guard = guard or ErrorRateGuard(engine, loaded)
+        # Opt-outs this process commits (its web app, its bot, its own "recipient gone"
+        # outcomes): each lane looks here right before a provider call.
+        self.board = board or BOARD
         self.stats = SendStats()
         self._stopping = asyncio.Event()
         self._room = asyncio.Event()  # a lane has room for another claim
@@ -278,7 +286,11 @@ class Sender:
             if not batch and not marks:
                 return Marks()
             try:
-                return await asyncio.to_thread(self.recorder.commit, batch, marks)
+                # A "recipient gone" outcome stops the address's other queued sends
+                done, notes = await asyncio.to_thread(noting, self.recorder.commit, batch,
+                                                      marks)
+                self.board.announce(notes)  # (no need to wait for flights: nobody waits)
+                return done
             except BaseException:
                 self._outcomes[:0] = batch  # written with the next commit
                 raise

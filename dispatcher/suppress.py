@@ -9,12 +9,14 @@ from sqlalchemy import Connection, delete, select, update
 
 from channels.base import Gone, GoneAction
 
+from .optout_board import note_addresses
 from .store.schema import addresses, suppressions
 
 
 def upsert_suppression(conn: Connection, channel: str, address_hash: str, reason: str,
                        source: str | None, now: datetime, provider_code: str | None = None,
                        campaign: str | None = None) -> None:
+    note_addresses((channel, address_hash))  # for the send lanes, once committed
     exists = conn.execute(select(suppressions.c.id).where(
         suppressions.c.channel == channel, suppressions.c.address_hash == address_hash)).first()
     if exists:
@@ -30,6 +32,7 @@ def record_gone(conn: Connection, channel: str, address_id: Any, gone: Gone,
     row = conn.execute(select(addresses.c.address_hash).where(addresses.c.id == address_id)).first()
     if row is None:
         return
+    note_addresses((channel, row.address_hash))  # invalid or suppressed: stop queued sends
     if gone.action & GoneAction.INVALIDATE:
         conn.execute(update(addresses).where(addresses.c.id == address_id)
                      .values(invalid_at=now, invalid_reason=gone.reason))

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from channels.telegram_settings import TelegramSettings
 
 from .optout import ConsentChange, apply_consent_change
+from .optout_board import announced
 from .store.db import address_hash, utcnow
 from .store.schema import addresses, customers
 
@@ -109,7 +110,7 @@ async def poll_commands(state: Any, stop: asyncio.Event) -> None:
                 return
             for update in updates:
                 raw = update.to_dict()
-                change, locale = await asyncio.to_thread(apply_update, state.engine, raw)
+                change, locale = await announced(apply_update, state.engine, raw)
                 offset = update.update_id + 1
                 if change is not None and change.source != "telegram:blocked":
                     # The reply texts of the current config (SIGHUP reloads them).

@@ -29,25 +29,14 @@ from typing import Any
 
 import jinja2
 
+from channels.base import TemplateProblem
+
 from . import i18n
 from .render_budget import WATCHDOG, Budget, RenderTimeout
 from .template_sandbox import LimitedEnvironment, LimitExceeded, RenderLimits
 from .template_snapshot import TemplateSnapshot, normalize
 
 __all__ = ["RenderLimitExceeded", "RenderLimits", "TemplateProblem", "TemplateRenderer"]
-
-
-@dataclass(frozen=True)
-class TemplateProblem(Exception):
-    """A template failed to compile or render; names the file and line."""
-
-    file: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.message}"
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from .channel_checks import check_sms, check_telegram
+from channels.base import RenderedMessage
+from channels.registry import SPECS
+
 from .config.errors import ConfigError, ConfigIssue, Location
 from .config.load import LoadedConfig
+from .config.mechanics import validate_once_per
 from .context import SAMPLE_CUSTOMERS
-from .dedupe import validate_once_per
 from .experiments.checks import weight_change_warnings
 from .experiments.history import experiments_used
 from .experiments.render import arms_to_render, variant_folder
 from .mechanics.checks import mechanics_issues, template_targets
 from .mechanics.send_checks import SAMPLE_CART, sample_promo
 from .messages import MessageBuilder
-from .push_payload import check_push
 from .store.db import utcnow
 from .templating import RenderLimitExceeded, TemplateProblem, TemplateRenderer
 
@@ -81,8 +82,7 @@ def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str,
                         # the newest sample customer has no cart yet
                         cart=None if customer.id == "sample-new" else SAMPLE_CART,
                         sample=True)  # links as they will be sent
-                    for check in VALIDATORS.get(channel, ()):
-                        check(loaded, name, message)
+                    _check_sample(loaded, renderer, folder, channel, message)
                 except TemplateProblem as exc:
                     if isinstance(exc, RenderLimitExceeded) and exc.kind == "time":
                         timed_out.add(channel)
@@ -91,9 +91,13 @@ def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str,
                                               f"{channel}: {exc.message}"))
 
 
-# Per-channel checks on a rendered sample (size limits etc.); channels add theirs.
-VALIDATORS: dict[str, tuple] = {
-    "sms": (check_sms,),
-    "telegram": (check_telegram,),
-    "push": (check_push,),
-}
+def _check_sample(loaded: LoadedConfig, renderer: TemplateRenderer, folder: str,
+                  channel: str, message: RenderedMessage) -> None:
+    """The channel's own check of a rendered sample (SMS segments, Telegram markup and
+    length, push payload size): a problem names the template it came from."""
+    spec = SPECS[channel]
+    problem = spec.check(loaded.channel_settings[channel], message)
+    if problem:
+        where = message.data.get("template_file") or str(renderer.root / folder / spec.parts[0])
+        raise TemplateProblem(str(where), None,
+                              f"for sample customer {message.customer_id}: {problem}")

@@ -51,7 +51,9 @@ def check_shipped_templates(config: Path, counts: tuple[int, ...]) -> dict[str, 
     """Render every template of every campaign (each arm and step, each channel) for a
     Ukrainian and an English customer whose order count and loyalty progress are each of
     ``counts``; assert no wrong form; return how often each count met a counted noun."""
-    from dispatcher.compose import CHANNEL_PARTS, compose
+    from channels.base import Recipient
+    from channels.registry import SPECS
+    from dispatcher.compose import compose
     from dispatcher.config.load import load_config
     from dispatcher.context import CustomerView, OrderStats, build_context
     from dispatcher.experiments.render import (
@@ -63,7 +65,6 @@ def check_shipped_templates(config: Path, counts: tuple[int, ...]) -> dict[str, 
     from dispatcher.mechanics.checks import template_targets
     from dispatcher.mechanics.context import mechanics_context
     from dispatcher.mechanics.send_checks import SAMPLE_CART, sample_promo
-    from dispatcher.recipient import Recipient
     from dispatcher.templating import TemplateRenderer
     from dispatcher.validate import SAMPLE_ADDRESSES
 
@@ -77,7 +78,7 @@ def check_shipped_templates(config: Path, counts: tuple[int, ...]) -> dict[str, 
               promo: bool) -> None:
         campaign = loaded.config.campaigns[name]
         for channel in channels:
-            if not any(renderer.has(folder, part) for part in CHANNEL_PARTS[channel]):
+            if not any(renderer.has(folder, part) for part in SPECS[channel].parts):
                 continue
             for language in ("uk", "en"):
                 for n in counts:
@@ -116,6 +117,6 @@ def check_shipped_templates(config: Path, counts: tuple[int, ...]) -> dict[str, 
     # the docs' examples use) are shipped too: render them as the campaign of their name.
     for folder in sorted(p.name for p in loaded.templates_dir.iterdir() if p.is_dir()):
         if folder not in rendered and folder in loaded.config.campaigns:
-            sweep(folder, None, folder, list(CHANNEL_PARTS), False)
+            sweep(folder, None, folder, list(SPECS), False)
     assert not wrong, "\n".join(wrong)
     return seen

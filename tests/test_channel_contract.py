@@ -12,7 +12,7 @@ import logging
 import pytest
 
 from channels.base import Fail, Gone, Retry, Unknown
-from channels.registry import REGISTRY
+from channels.registry import SPECS
 
 from .channel_contract import CASES, ChannelCase
 
@@ -86,7 +86,7 @@ async def test_registered_and_closes_cleanly(case: ChannelCase) -> None:
     async with case.start() as probe:
         await probe.channel.send(case.message())
         await probe.channel.aclose()  # the context closes it again: must be harmless
-    assert case.name == "file" or case.name in REGISTRY
+    assert case.name == "file" or case.name in SPECS
 
 
 async def test_no_secret_in_debug_logs(case: ChannelCase, caplog: pytest.LogCaptureFixture

@@ -12,6 +12,8 @@ import pytest
 from channels.base import RenderedMessage
 from channels.email_fast import message_bytes
 from channels.email_mime import build_mime
+from channels.registry import SPECS
+from channels.spec import mark_test
 
 WORDS = ["Знижка", "—", "для", "вас", "[TEST]", "Hello", "world", "15%", "Олено,", "ми",
          "сумуємо", "за", "вами", "у", "Квітка", "winter", "sale", "-20%", "ґанок", "a" * 30,
@@ -27,10 +29,11 @@ def _subjects() -> list[str]:
 
 
 def _message(subject: str, is_test: bool, outbox_id: int | None) -> RenderedMessage:
-    return RenderedMessage(campaign="hello", channel="email", customer_id="c1",
-                           to="olena@example.com", to_name="Олена Коваленко",
-                           subject=subject, text="Hi", html=None, is_test=is_test,
-                           outbox_id=outbox_id)
+    message = RenderedMessage(campaign="hello", channel="email", customer_id="c1",
+                              to="olena@example.com", to_name="Олена Коваленко",
+                              subject=subject, text="Hi", html=None, outbox_id=outbox_id)
+    # A test-send is marked in one place, as the channel's spec declares (the subject)
+    return mark_test(SPECS["email"], message) if is_test else message
 
 
 def _parsed_subject(data: bytes) -> str:

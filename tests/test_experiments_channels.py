@@ -1,7 +1,7 @@
 """A variant's own channel order: the planner picks each arm's first reachable channel.
 
 The core ships one channel (email), so this test registers a second, file-backed
-channel ("memo") the way a channel module does: REGISTRY, COMPOSERS, CHANNEL_PARTS.
+channel ("memo") the way a channel module does: one ChannelSpec.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from channels.base import RenderedMessage
-from channels.registry import REGISTRY, ChannelSpec
-from dispatcher import compose
+from channels.base import Channel, ChannelSettings, Recipient, RenderedMessage
+from channels.registry import SPECS
+from channels.spec import ChannelSpec
 from dispatcher.store.db import address_hash
 from dispatcher.store.schema import addresses, outbox
 
@@ -23,7 +23,7 @@ from .reports_shop import CHANNELS, SEGMENTS, build, campaign_yaml, engine
 from .shop import Shop
 
 
-def compose_memo(renderer: Any, folder: str, campaign: str, to: compose.Recipient,
+def compose_memo(renderer: Any, folder: str, campaign: str, to: Recipient,
                  context: dict[str, Any]) -> RenderedMessage:
     text = renderer.render(folder, "memo.txt", to.locale, context) or ""
     return RenderedMessage(campaign=campaign, channel="memo", customer_id=to.customer_id,
@@ -32,10 +32,12 @@ def compose_memo(renderer: Any, folder: str, campaign: str, to: compose.Recipien
 
 @pytest.fixture
 def memo_channel(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(REGISTRY, "memo", ChannelSpec("channels.base:ChannelSettings",
-                                                      "channels.factories:build_email"))
-    monkeypatch.setitem(compose.COMPOSERS, "memo", compose_memo)
-    monkeypatch.setitem(compose.CHANNEL_PARTS, "memo", ("memo.txt",))
+    def no_provider(settings: ChannelSettings, base_dir: Any) -> Channel:
+        raise AssertionError("the memo channel has only the file transport")
+
+    monkeypatch.setitem(SPECS, "memo", ChannelSpec(
+        name="memo", settings=ChannelSettings, build=no_provider, parts=("memo.txt",),
+        compose=compose_memo, test_mark="text"))
     yield
 
 

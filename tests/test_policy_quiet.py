@@ -108,10 +108,32 @@ def test_wait_past_the_deadline_is_a_skip(shop: Shop, smtp: SMTPServer) -> None:
     rows = {r.customer_id: r for r in outbox_rows(shop)}
     assert (rows["c2"].status, rows["c2"].reason) == ("skipped", "quiet_hours_expired")
     assert rows["c1"].status == rows["c3"].status == "pending"
-    # Planned after the deadline, the whole campaign is over
+    # Planned after the deadline, the whole campaign is over: nobody is planned
     plan_at(shop, "win_back", datetime(2026, 3, 9, 6, 0))
-    late = [r for r in outbox_rows(shop) if r.run_id == 2]
-    assert late and {r.reason for r in late} == {"expired"}
+    assert [r for r in outbox_rows(shop) if r.run_id != 1] == []
+
+
+@pytest.mark.parametrize("key", ["expires_at", "deadline"])
+def test_one_expiry_with_one_boundary(shop: Shop, smtp: SMTPServer, key: str) -> None:
+    # Given an offer that ends at 12:00 Kyiv time (10:00 UTC), under either name
+    # (planned every minute, so each moment below is a run of its own)
+    setup_shop(shop, smtp.port, campaign("win_back", schedule='"* * * * *"',
+                                         **{key: "2026-03-08T12:00:00"}),
+               customers=CUSTOMERS)
+    # A second before its end the campaign is planned; at its end nothing is
+    plan_at(shop, "win_back", datetime(2026, 3, 8, 9, 59, 59))
+    plan_at(shop, "win_back", datetime(2026, 3, 8, 10, 0, 0))
+    rows = outbox_rows(shop)
+    assert rows and {(r.run_id, r.status) for r in rows} == {(1, "pending")}
+
+
+def test_both_names_of_the_expiry_are_refused_together(shop: Shop, smtp: SMTPServer) -> None:
+    shop.write_config("email:\n  transport: file\n", "everyone:\n  id: {is_null: false}\n",
+                      campaign("win_back", expires_at="2026-03-08T12:00:00",
+                               deadline="2026-03-09T12:00:00"))
+    shop.copy_templates("win_back")
+    result = shop.cli("validate", expect=2)
+    assert "campaigns.win_back.deadline" in result.output
 
 
 def test_bad_window_is_rejected_with_the_accepted_form() -> None:

@@ -31,11 +31,11 @@ OWN_SECRETS = frozenset({"DISPATCHER_SECRET", "DISPATCHER_BOUNCE_SECRET",
 def secret_fields() -> frozenset[PathKey]:
     """Config paths that may hold a secret: every SecretStr setting of every channel,
     and the database URL (it carries the database password)."""
-    from channels.registry import REGISTRY
+    from channels.registry import SPECS
 
     paths: set[PathKey] = {("database",), ("database", "url")}
-    for channel, spec in REGISTRY.items():
-        for name, info in spec.settings_model().model_fields.items():
+    for channel, spec in SPECS.items():
+        for name, info in spec.settings.model_fields.items():
             if "SecretStr" in str(info.annotation) or info.annotation is SecretStr:
                 paths.add(("channels", channel, info.alias or name))
     return frozenset(paths)

@@ -6,11 +6,18 @@ adds the fields to ``CampaignConfig``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .names import TemplateFolder
+
+if TYPE_CHECKING:
+    from .models import CampaignConfig
+
+# The arm names an experiment's rows carry besides its variants' own.
+HOLDOUT = "holdout"
+TREATMENT = "treatment"
 
 
 def _parse_share(value: Any) -> float:
@@ -42,3 +49,19 @@ class VariantConfig(BaseModel):
     channels: list[str] | None = None  # a different order of the campaign's channels
     subject: str | None = None  # Jinja, rendered with the message's context (email)
     offer: dict[str, Any] | None = None  # exposed to templates as ``offer``
+
+
+def is_experiment(campaign: CampaignConfig) -> bool:
+    return bool(campaign.variants) or campaign.holdout > 0
+
+
+def experiment_salt(campaign_name: str, campaign: CampaignConfig) -> str:
+    return campaign.salt or campaign_name
+
+
+def experiment_record(campaign_name: str, campaign: CampaignConfig) -> dict[str, Any] | None:
+    """What a run stores so later config changes can be compared with what was used."""
+    if not is_experiment(campaign):
+        return None
+    return {"salt": experiment_salt(campaign_name, campaign), "holdout": campaign.holdout,
+            "weights": {name: v.weight for name, v in campaign.variants.items()}}

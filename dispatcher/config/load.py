@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from channels.base import ChannelSettings
-from channels.registry import REGISTRY, known_channels, validate_settings
+from channels.registry import SPECS, known_channels, validate_settings
 
 from ..experiments.checks import check_campaign
 from ..segments.parse import Node, parse_segments
@@ -99,7 +99,7 @@ def _load(path: Path, doc: LocatedDocument) -> LoadedConfig:
     valid_channels = known_channels()
     channel_settings: dict[str, ChannelSettings] = {}
     for name, raw in config.channels.items():
-        if name not in REGISTRY:
+        if name not in SPECS:
             base = where(("channels", name))
             issues.append(ConfigIssue(base.location, base.path,
                                       f"unknown channel '{name}' (valid: "
@@ -142,7 +142,7 @@ def _load(path: Path, doc: LocatedDocument) -> LoadedConfig:
     for section, keyed in (("caps", config.caps.channels),
                            ("quiet_hours", config.quiet_hours.channels)):
         for channel in keyed:
-            if channel not in REGISTRY:
+            if channel not in SPECS:
                 base = where((section, "channels", channel))
                 issues.append(ConfigIssue(base.location, base.path,
                                           f"unknown channel '{channel}' (valid: "
@@ -154,7 +154,7 @@ def _load(path: Path, doc: LocatedDocument) -> LoadedConfig:
             issues.append(ConfigIssue(base.location, base.path,
                                       f"unknown segment '{campaign.segment}' (known: {known})"))
         for index, channel in enumerate(campaign.channels):
-            if channel not in REGISTRY:
+            if channel not in SPECS:
                 base = where(("campaigns", name, "channels", index))
                 issues.append(ConfigIssue(base.location, base.path,
                                           f"unknown channel '{channel}' (valid: "

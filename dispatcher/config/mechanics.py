@@ -252,6 +252,23 @@ class LoyaltyConfig(Strict):
         return tiers
 
 
+# once_per's named periods and subjects; anything else must be a duration like 30d.
+ONCE_PER_FIXED = ("customer", "run", "year", "cart", "order", "tier")
+
+
+def validate_once_per(value: str) -> str | None:
+    """An error message, or None when ``value`` is understood."""
+    if value in ONCE_PER_FIXED:
+        return None
+    try:
+        if parse_duration(value) > timedelta(0):
+            return None
+    except ValueError:
+        pass
+    return (f"once_per must be one of {', '.join(ONCE_PER_FIXED)} or a duration like 30d; "
+            f"got {value!r}")
+
+
 def check_campaign(once_per: str, trigger: TriggerConfig | None, starts_at: Any,
                    steps: list[StepConfig]) -> None:
     """Cross-field rules of a campaign's mechanics (raise ValueError)."""

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -15,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..clock import local_to_utc
 from ..durations import Duration, PositiveDuration, Rate  # noqa: F401 - Rate re-exported
 from .experiment import Share, VariantConfig
 from .mechanics import (
@@ -105,16 +107,16 @@ class CampaignConfig(Strict):
     trigger: TriggerConfig | None = None
     starts_at: When | None = None  # a sale's start; sequence step offsets count from it
     steps: list[StepConfig] = Field(default_factory=list)
-    expires_at: Deadline | None = None  # nothing is sent at or after it (a date: end of day)
+    # Nothing is sent at or after it (naive = config timezone; a date: its last second).
+    # ``deadline`` is the same field under its older name.
+    expires_at: Deadline | None = Field(default=None, validation_alias=AliasChoices(
+        "expires_at", "deadline"))
     promo: PromoConfig | None = None  # a personal one-time code per recipient
     # Auto-pause: stop sending when this share of recent attempts failed (null: never),
     # judged once at least ``pause_min_attempts`` attempts were made.
     pause_on_error_rate: float | None = Field(default=0.5, gt=0, le=1)
     pause_min_attempts: int = Field(default=20, ge=1)
     cap: CapSpec | None = None  # e.g. "1 per 30d" for this campaign alone
-    # Latest time a message may go out (naive = config timezone); a quiet-hours wait
-    # past it is a skip (quiet_hours_expired).
-    deadline: datetime | None = None
     # A/B experiment (dispatcher/experiments): arms, the share held out, the hash salt
     # (defaults to the campaign name; change it to start a new experiment), how long
     # after a message an order counts, and the planned sample size (all arms; peeking).
@@ -132,6 +134,16 @@ class CampaignConfig(Strict):
     @property
     def tracks_clicks(self) -> bool:
         return self.kind == "marketing" if self.track_clicks is None else self.track_clicks
+
+    def expiry_utc(self, timezone: str) -> datetime | None:
+        """``expires_at`` as naive UTC (naive values are in ``timezone``)."""
+        return local_to_utc(self.expires_at, timezone) if self.expires_at else None
+
+    def expired_at(self, moment: datetime, timezone: str) -> bool:
+        """The one boundary: at or after ``expires_at`` nothing is sent (planned,
+        started, or deferred by quiet hours to a moment past it)."""
+        expiry = self.expiry_utc(timezone)
+        return expiry is not None and moment >= expiry
 
     @field_validator("schedule")
     @classmethod

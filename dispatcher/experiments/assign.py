@@ -20,13 +20,21 @@ from sqlalchemy import ColumnElement, Integer, case, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
+from ..config.experiment import (
+    HOLDOUT,
+    TREATMENT,
+    experiment_record,
+    experiment_salt,
+    is_experiment,
+)
 from .hashing import BUCKETS, SQLITE_FUNCTION, bucket_of, hash_prefix
 
-if TYPE_CHECKING:  # the config package imports this module's checks
+if TYPE_CHECKING:
     from ..config.models import CampaignConfig
 
-HOLDOUT = "holdout"
-TREATMENT = "treatment"
+__all__ = ["HOLDOUT", "TREATMENT", "Arm", "arms", "assign", "experiment_record",
+           "experiment_salt", "is_experiment", "variant_bucket", "variant_expr"]
+
 
 
 class variant_bucket(FunctionElement[int]):
@@ -57,10 +65,6 @@ class Arm:
     upper: int  # exclusive upper bucket bound
 
 
-def experiment_salt(campaign_name: str, campaign: CampaignConfig) -> str:
-    return campaign.salt or campaign_name
-
-
 def arms(campaign: CampaignConfig) -> list[Arm]:
     """Bucket ranges: holdout first, then each variant by weight."""
     out: list[Arm] = []
@@ -78,10 +82,6 @@ def arms(campaign: CampaignConfig) -> list[Arm]:
             start + round((BUCKETS - start) * cumulative / total)
         out.append(Arm(name, upper))
     return out
-
-
-def is_experiment(campaign: CampaignConfig) -> bool:
-    return bool(campaign.variants) or campaign.holdout > 0
 
 
 def assign(campaign_name: str, campaign: CampaignConfig, customer_id: str) -> str | None:
@@ -105,11 +105,3 @@ def variant_expr(campaign_name: str, campaign: CampaignConfig,
     bucket = variant_bucket(literal(prefix), customer_id)
     whens = [(bucket < arm.upper, literal(arm.name)) for arm in arms(campaign)]
     return case(*whens, else_=None)
-
-
-def experiment_record(campaign_name: str, campaign: CampaignConfig) -> dict[str, Any] | None:
-    """What a run stores so later config changes can be compared with what was used."""
-    if not is_experiment(campaign):
-        return None
-    return {"salt": experiment_salt(campaign_name, campaign), "holdout": campaign.holdout,
-            "weights": {name: v.weight for name, v in campaign.variants.items()}}

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config.errors import ConfigIssue
+from ..config.experiment import HOLDOUT, TREATMENT, experiment_record
 from ..config.models import CampaignConfig
-from .assign import HOLDOUT, TREATMENT, experiment_record
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

@@ -17,7 +17,6 @@ from sqlalchemy import String, exists, false, literal, null, select
 from ..config.load import LoadedConfig
 from ..segments.sql import SegmentSQL
 from ..store.schema import customers, orders
-from .offers import is_expired
 from .sequences import find_step, sequence_started
 from .triggers import default_subject, trigger_select
 
@@ -44,7 +43,7 @@ def audience(loaded: LoadedConfig, campaign_name: str, step: str, seg: SegmentSQ
             .select_from(ids.join(subj, subj.c.customer_id == cid))
     else:
         query = select(cid.label("customer_id"), null().cast(String).label("subject"))
-    if is_expired(campaign, config.timezone, now):
+    if campaign.expired_at(now, config.timezone):
         query = query.where(false())
     if campaign.steps and not step:
         # A sequence only sends its steps; a caller planning the campaign as a whole

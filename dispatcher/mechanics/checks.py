@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from channels.registry import REGISTRY, known_channels
+from channels.registry import SPECS, known_channels
 
 from ..config.errors import ConfigIssue
 from ..config.load import LoadedConfig
@@ -37,7 +37,7 @@ def mechanics_issues(loaded: LoadedConfig, campaign: str) -> list[ConfigIssue]:
               "needs loyalty.tiers in the config")
     for index, step in enumerate(config.steps):
         for position, channel in enumerate(step.channels or []):
-            if channel not in REGISTRY:
+            if channel not in SPECS:
                 issue(("steps", index, "channels", position),
                       f"unknown channel '{channel}' (valid: {', '.join(known_channels())})")
         folder = step_folder(loaded.template_folder(campaign), config, step.name)

@@ -11,7 +11,7 @@ from ..config.load import LoadedConfig
 from ..context import CustomerView, OrderStats
 from ..money import Money
 from .loyalty import progress
-from .offers import expires_at_utc, format_local
+from .offers import format_local
 from .promo import Promo
 
 
@@ -25,7 +25,7 @@ def mechanics_context(loaded: LoadedConfig, campaign_name: str, customer: Custom
         return format_local(moment, customer.locale, customer.timezone, config.timezone)
 
     standing = progress(config.loyalty, stats.orders_count, stats.total_spent)
-    deadline = expires_at_utc(campaign, config.timezone)
+    deadline = campaign.expiry_utc(config.timezone)
     context: dict[str, Any] = standing.as_context()
     context["loyalty"] = standing
     if config.loyalty.currency and standing.spent_to_next_tier is not None:

@@ -13,7 +13,6 @@ from ..config.load import LoadedConfig
 from ..config.mechanics import PromoConfig
 from ..config.models import CampaignConfig
 from ..store.schema import carts
-from .offers import is_expired
 from .promo import Promo, PromoRequest, ensure_codes
 from .sequences import find_step
 
@@ -21,7 +20,7 @@ from .sequences import find_step
 def expired_campaigns(loaded: LoadedConfig, names: set[str], now: datetime) -> set[str]:
     config = loaded.config
     return {name for name in names if name in config.campaigns
-            and is_expired(config.campaigns[name], config.timezone, now)}
+            and config.campaigns[name].expired_at(now, config.timezone)}
 
 
 def issue_promos(engine: Engine, loaded: LoadedConfig, sendable: Sequence[Any],

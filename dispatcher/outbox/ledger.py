@@ -41,7 +41,8 @@ PENDING, SENDING, UNCERTAIN = OutboxStatus.PENDING, OutboxStatus.SENDING, Outbox
 @dataclass(frozen=True)
 class Claim:
     token: str
-    rows: Sequence[Any]  # id, campaign, channel, attempts, address_id, customer_id, step, variant
+    # id, campaign, channel, attempts, address_id, customer_id, step, variant, topic
+    rows: Sequence[Any]
     lease_until: datetime
 
 
@@ -112,7 +113,7 @@ class Ledger:
                         claim_token=token, attempts=outbox.c.attempts + 1, updated_at=now)
                 .returning(outbox.c.id, outbox.c.campaign, outbox.c.channel,
                            outbox.c.attempts, outbox.c.address_id, outbox.c.customer_id,
-                           outbox.c.step, outbox.c.variant)
+                           outbox.c.step, outbox.c.variant, outbox.c.topic)
             ).all()
         return Claim(token, rows, lease_until)
 

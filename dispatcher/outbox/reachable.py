@@ -1,4 +1,5 @@
-"""May this outbox row's address be messaged right now? One rule, in SQL and in Python.
+"""May this outbox row's address be messaged right now? One rule, in SQL and in Python
+(the address part is ``store/addressable.py``; this adds the row's topic).
 
 The start mark asks it in SQL (``may_message``), for a whole group of rows in the
 statement that marks them, so an opt-out committed before the mark is always honoured.
@@ -13,18 +14,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, select
 
+from ..store.addressable import address_refusal, usable_address
 from ..store.schema import addresses, outbox, suppressions, topic_optouts
 
 
 def may_message() -> ColumnElement[bool]:
     """True for an outbox row whose address is consented, valid and not suppressed, and
     whose customer has not switched the row's topic off (correlated to ``outbox``)."""
-    address_ok = exists().where(
-        addresses.c.id == outbox.c.address_id,
-        addresses.c.consent == "granted",
-        addresses.c.invalid_at.is_(None),
-        ~exists().where(suppressions.c.channel == addresses.c.channel,
-                        suppressions.c.address_hash == addresses.c.address_hash))
+    address_ok = exists().where(addresses.c.id == outbox.c.address_id, usable_address())
     topic_off = exists().where(topic_optouts.c.customer_id == outbox.c.customer_id,
                                topic_optouts.c.topic == outbox.c.topic)
     return and_(address_ok, ~topic_off)
@@ -35,12 +32,9 @@ def skip_reason(address: Any | None, suppressed: bool, topic_off: bool) -> str |
     ``invalid_at``; the first reason that applies is the one recorded."""
     if address is None:
         return "no_address"
-    if suppressed:
-        return "suppressed"
-    if address.consent != "granted":
-        return "opted_out"
-    if address.invalid_at is not None:
-        return "suppressed"
+    refusal = address_refusal(address.consent, address.invalid_at, suppressed)
+    if refusal is not None:
+        return refusal
     if topic_off:
         return "topic_opted_out"
     return None

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..optout_board import note_addresses
 from ..store.db import address_hash, utcnow
 from ..store.schema import addresses, consent_events, suppressions
 from ..suppress import upsert_suppression
@@ -139,6 +140,7 @@ def suppress_many(conn: Connection,
     already suppressed keep their first reason."""
     if not entries:
         return
+    note_addresses(*((ch, h) for ch, h, _, _ in entries))  # for the lanes, once committed
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     conn.execute(dialect.insert(suppressions).on_conflict_do_nothing(
         index_elements=["channel", "address_hash"]), [

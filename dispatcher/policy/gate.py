@@ -25,7 +25,7 @@ from ..config.load import LoadedConfig
 from ..outbox.states import OutboxStatus
 from ..store.schema import customers, topic_optouts
 from .caps import cap_counts, capped_reason, caps_for
-from .quiet import Slot, campaign_deadline, next_allowed
+from .quiet import Slot, next_allowed
 
 
 def apply_policy(loaded: LoadedConfig, campaign_name: str, base: Any, now: datetime,
@@ -78,9 +78,8 @@ def apply_policy(loaded: LoadedConfig, campaign_name: str, base: Any, now: datet
 
 
 def _expiry_reason(loaded: LoadedConfig, campaign_name: str, now: datetime) -> Any:
-    deadline = campaign_deadline(loaded, campaign_name)
-    return literal("expired" if deadline is not None and now > deadline
-                   else "quiet_hours_expired")
+    expired = loaded.config.campaigns[campaign_name].expired_at(now, loaded.config.timezone)
+    return literal("expired" if expired else "quiet_hours_expired")
 
 
 def _quiet_columns(loaded: LoadedConfig, campaign_name: str, rows: Any, now: datetime,
@@ -88,13 +87,12 @@ def _quiet_columns(loaded: LoadedConfig, campaign_name: str, rows: Any, now: dat
     """CASEs over (time zone, channel) giving not_before, deferred and expired."""
     config = loaded.config
     campaign = config.campaigns[campaign_name]
-    deadline = campaign_deadline(loaded, campaign_name)
     default_zone = config.timezone
     zone = func.coalesce(customers.c.timezone, default_zone)
 
     def slot(tz: str, channel: str) -> tuple[Slot, bool]:
         found = next_allowed(now, tz, config.quiet_hours.window_for(channel))
-        return found, deadline is not None and found.not_before > deadline
+        return found, campaign.expired_at(found.not_before, default_zone)
 
     nb_whens, deferred_whens, expired_whens = [], [], []
     for channel in campaign.channels:
@@ -109,7 +107,7 @@ def _quiet_columns(loaded: LoadedConfig, campaign_name: str, rows: Any, now: dat
         nb_whens.append((rows.c.channel == channel, literal(found.not_before, DateTime)))
         deferred_whens.append((rows.c.channel == channel, literal(int(found.deferred))))
         expired_whens.append((rows.c.channel == channel, literal(int(expired))))
-    past_deadline = deadline is not None and now > deadline
+    past_deadline = campaign.expired_at(now, default_zone)
     return (case(*nb_whens, else_=literal(now, DateTime)),
             case(*deferred_whens, else_=literal(0)) == 1,
             case(*expired_whens, else_=literal(int(past_deadline))) == 1)

@@ -14,6 +14,8 @@ from sqlalchemy import Connection, and_, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..links import LinkClaims
+from ..optout_board import note_topic
+from ..store.addressable import address_refusal
 from ..store.schema import addresses, customers, suppressions, topic_optouts
 from ..tracking.store import set_tracking, tracking_allowed
 from .consent import record_consent
@@ -65,7 +67,7 @@ def load_preferences(conn: Connection, claims: LinkClaims) -> Preferences | None
     prefs = Preferences(claims.customer_id, locale, int(address_id))
     query = (
         select(addresses.c.id, addresses.c.channel, addresses.c.address, addresses.c.consent,
-               suppressions.c.id.label("suppressed"))
+               addresses.c.invalid_at, suppressions.c.id.label("suppressed"))
         .outerjoin(suppressions, and_(suppressions.c.channel == addresses.c.channel,
                                       suppressions.c.address_hash == addresses.c.address_hash))
         .where(addresses.c.customer_id == claims.customer_id)
@@ -74,7 +76,7 @@ def load_preferences(conn: Connection, claims: LinkClaims) -> Preferences | None
     for row in conn.execute(query):
         prefs.addresses.append(AddressChoice(
             int(row.id), row.channel, mask(row.channel, row.address),
-            row.consent == "granted" and row.suppressed is None))
+            address_refusal(row.consent, row.invalid_at, row.suppressed is not None) is None))
     prefs.topics_off = set(conn.execute(select(topic_optouts.c.topic).where(
         topic_optouts.c.customer_id == claims.customer_id)).scalars())
     prefs.tracking = tracking_allowed(conn, claims.customer_id)
@@ -110,6 +112,8 @@ def save_preferences(conn: Connection, prefs: Preferences, receive: set[int],
     switch_off = sorted((shown - topics_on) - prefs.topics_off)
     switch_on = sorted((shown & topics_on) & prefs.topics_off)
     if switch_off:
+        for topic in switch_off:  # for the send lanes, once committed
+            note_topic(prefs.customer_id, topic)
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(dialect.insert(topic_optouts).on_conflict_do_nothing(), [
             {"customer_id": prefs.customer_id, "topic": t, "source": "preference page",

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from ..config.load import LoadedConfig
 from ..config.policy_models import SendWindow
 from ..store.schema import customers
 
@@ -82,16 +81,3 @@ def known_zones(conn: Connection) -> list[str]:
     return sorted(str(zone) for (zone,) in rows)
 
 
-def to_utc(moment: datetime, zone: str) -> datetime:
-    """A config datetime (naive = ``zone``) as naive UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(zone))
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def campaign_deadline(loaded: LoadedConfig, campaign_name: str) -> datetime | None:
-    """The campaign's deadline as naive UTC (``deadline``, or ``expires_at`` if a
-    campaign model carries one)."""
-    campaign = loaded.config.campaigns[campaign_name]
-    deadline = campaign.deadline or getattr(campaign, "expires_at", None)
-    return to_utc(deadline, loaded.config.timezone) if deadline is not None else None

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, bindparam, select, true, tuple_, update
 from ..config.load import LoadedConfig
 from ..outbox.states import OutboxStatus
 from ..store.schema import customers, outbox, topic_optouts
-from .quiet import QUIET_HOURS_REASON, Slot, campaign_deadline, next_allowed
+from .quiet import QUIET_HOURS_REASON, Slot, next_allowed
 
 
 @dataclass
@@ -41,8 +41,7 @@ def check_at_send(conn: Connection, loaded: LoadedConfig, claimed: Sequence[Any]
     verdict = SendTimeVerdict()
     rows = [row for row in claimed if row.campaign in campaigns]
     for row in rows:
-        deadline = campaign_deadline(loaded, row.campaign)
-        if deadline is not None and now > deadline:
+        if campaigns[row.campaign].expired_at(now, config.timezone):
             verdict.skip[row.id] = "expired"
     wanted = {(row.customer_id, campaigns[row.campaign].topic) for row in rows}
     if wanted:
@@ -76,8 +75,8 @@ def _quiet_hours(conn: Connection, loaded: LoadedConfig, rows: Sequence[Any], no
         slot = slots[key]
         if not slot.deferred:
             continue
-        deadline = campaign_deadline(loaded, row.campaign)
-        if deadline is not None and slot.not_before > deadline:
+        if loaded.config.campaigns[row.campaign].expired_at(slot.not_before,
+                                                            loaded.config.timezone):
             verdict.skip[row.id] = "quiet_hours_expired"
             continue
         verdict.deferred.add(row.id)

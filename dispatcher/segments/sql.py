@@ -29,7 +29,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import String
 
-from ..store.schema import addresses, carts, customers, orders, suppressions
+from ..store.addressable import usable_address
+from ..store.schema import addresses, carts, customers, orders
 from .parse import All, AnyOf, Cond, Node, Not, Ref
 
 
@@ -120,14 +121,7 @@ def reachable(channel_names: tuple[str, ...] | list[str], customer_id: Any) -> C
         .where(
             addresses.c.customer_id == customer_id,
             addresses.c.channel.in_(list(channel_names)),
-            addresses.c.consent == "granted",
-            addresses.c.invalid_at.is_(None),
-            ~exists(
-                select(literal(1)).where(
-                    suppressions.c.channel == addresses.c.channel,
-                    suppressions.c.address_hash == addresses.c.address_hash,
-                )
-            ),
+            usable_address(),
         )
     )
 

@@ -111,7 +111,7 @@ def _telegram(message: RenderedMessage, rewrite: Rewrite) -> None:
 
 
 def _push(message: RenderedMessage, rewrite: Rewrite) -> None:
-    from ..push_payload import payload_data
+    from channels.webpush_payload import payload_data
 
     payload = dict(message.data.get("payload") or {})
     if "url" in payload:

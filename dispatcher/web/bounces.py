@@ -8,7 +8,6 @@ or ``{"events": [...]}``, each ``{"email": ..., "type": "hard"|"soft", "code": .
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import os
 from typing import Any
@@ -18,6 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from ..importer.rows import parse_timestamp
+from ..optout_board import announced
 from ..policy.bounces import Bounce, record_bounces
 from ..store.db import utcnow
 from .app import WebState
@@ -52,7 +52,7 @@ def routes(state: WebState) -> list[BaseRoute]:
                 return record_bounces(conn, events, state.loaded.config.bounces, "webhook",
                                       utcnow())
 
-        result = await asyncio.to_thread(write)
+        result = await announced(write)
         return JSONResponse({"recorded": result.recorded, "suppressed": result.suppressed})
 
     return [Route("/bounces", receive, methods=["POST"])]

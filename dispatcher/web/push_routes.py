@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from channels.webpush_settings import WebPushSettings
 
+from ..optout_board import announced
 from ..push_subscriptions import (
     BadSubscription,
     Subscription,
@@ -144,8 +145,7 @@ def routes(state: WebState) -> list[BaseRoute]:
         endpoint = body.get("endpoint")
         if not isinstance(endpoint, str) or not endpoint:
             return _json(state, request, {"error": "expected {\"endpoint\": ...}"}, 400)
-        changed = await asyncio.to_thread(withdraw_subscription, state.engine, endpoint,
-                                          utcnow())
+        changed = await announced(withdraw_subscription, state.engine, endpoint, utcnow())
         return _json(state, request, {"ok": True, "withdrawn": changed})
 
     async def resubscribe(request: Request) -> Response:

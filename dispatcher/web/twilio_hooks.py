@@ -17,7 +17,6 @@ webhook -> ``{public_url}/twilio/inbound``; ``channels.sms.status_callback`` ->
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from typing import Any
@@ -32,6 +31,7 @@ from channels.sms_classify import classify_twilio_code
 from channels.sms_settings import SmsSettings
 
 from ..optout import ConsentChange, apply_consent_change
+from ..optout_board import announced
 from ..receipts import first_receipt
 from ..store.db import utcnow
 from ..store.schema import outbox
@@ -106,7 +106,7 @@ def routes(state: WebState) -> list[BaseRoute]:
             sid = form.get("MessageSid", "")
             if not MESSAGE_SID.fullmatch(sid):
                 return PlainTextResponse("MessageSid missing or malformed", status_code=400)
-            touched = await asyncio.to_thread(_apply, state, change, sid)
+            touched = await announced(_apply, state, change, sid)
             if touched is None:
                 log.info("sms consent change already received; ignored",
                          extra={"source": change.source})
@@ -124,8 +124,8 @@ def routes(state: WebState) -> list[BaseRoute]:
             return PlainTextResponse("invalid Twilio signature", status_code=403)
         sid, state_name = form.get("MessageSid"), (form.get("MessageStatus") or "").lower()
         if sid and state_name:
-            await asyncio.to_thread(record_delivery, state, sid, state_name,
-                                    form.get("ErrorCode") or None)
+            await announced(record_delivery, state, sid, state_name,
+                            form.get("ErrorCode") or None)
         return Response(status_code=204)
 
     return [Route("/twilio/inbound", inbound, methods=["POST"]),

@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute, Route
 
 from ..links import LinkClaims, verify_token
+from ..optout_board import announced
 from ..policy.preferences import (
     AddressChoice,
     Preferences,
@@ -87,7 +88,7 @@ async def _confirm_page(state: WebState, request: Request, claims: LinkClaims) -
 
 
 async def _one_click(state: WebState, request: Request, claims: LinkClaims) -> HTMLResponse:
-    done = await asyncio.to_thread(_unsubscribe, state, claims)
+    done = await announced(_unsubscribe, state, claims)
     if not done:
         return _gone(state)
     prefs = await asyncio.to_thread(_load, state, claims)
@@ -127,7 +128,7 @@ async def _save(state: WebState, request: Request, claims: LinkClaims) -> HTMLRe
                              utcnow(), tracking)
         return _load(state, claims)
 
-    updated = await asyncio.to_thread(write)
+    updated = await announced(write)
     if updated is None:
         return _gone(state)
     return _form(state, request, updated, saved=True)

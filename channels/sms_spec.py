@@ -1,0 +1,45 @@
+"""The SMS channel: ``sms.txt`` rendered as plain text, with its segment count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .base import Channel, ChannelSettings, Recipient, RenderedMessage, TemplateProblem, Templates
+from .sms_segments import count_segments
+from .sms_settings import SmsSettings
+from .spec import ChannelSpec
+
+
+def compose_sms(templates: Templates, folder: str, campaign: str, to: Recipient,
+                context: dict[str, Any]) -> RenderedMessage:
+    text = templates.render(folder, "sms.txt", to.locale, context)
+    if text is None:
+        raise TemplateProblem(f"{templates.root / folder}/sms.txt", None,
+                              "missing template sms.txt")
+    # Template line breaks are for the marketer's eyes; trailing ones would cost characters.
+    text = text.strip()
+    count = count_segments(text)
+    return RenderedMessage(
+        campaign=campaign, channel="sms", customer_id=to.customer_id, to=to.address,
+        to_name=to.name, text=text,
+        data={"segments": count.segments, "encoding": count.encoding,
+              "preview_lines": [f"SMS: {count.describe()}"]},
+    )
+
+
+def check_sms(settings: ChannelSettings, message: RenderedMessage) -> str | None:
+    """Validate: more segments than ``channels.sms.max_segments`` allows."""
+    assert isinstance(settings, SmsSettings)
+    return settings.over_limit(message)
+
+
+def _build(settings: ChannelSettings, base_dir: Path) -> Channel:
+    from .sms import SmsChannel
+
+    assert isinstance(settings, SmsSettings)
+    return SmsChannel(settings)
+
+
+SPEC = ChannelSpec(name="sms", settings=SmsSettings, build=_build, parts=("sms.txt",),
+                   compose=compose_sms, test_mark="text", check=check_sms)
