@@ -18,17 +18,21 @@ from __future__ import annotations
 import base64
 import email.utils
 import os
-import re
 import time
 from functools import lru_cache
 
 from .base import RenderedMessage
 from .email_headers import MAX_LINE as _MAX_LINE
+from .email_headers import (
+    PLAIN_ADDRESS,
+    HeaderTooLong,
+    fold_ascii,
+    mailbox,
+    parse_mailbox,
+    unstructured,
+)
 from .email_headers import UNSAFE as _UNSAFE
-from .email_headers import HeaderTooLong, encoded_words, fold_ascii, unstructured
 from .email_mime import build_mime, message_id, sender_domain
-
-_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
 
 
 class Unsupported(Exception):
@@ -54,10 +58,10 @@ def _fast(message: RenderedMessage, from_address: str,
           reply_to: str | None) -> tuple[bytes, bool]:
     if message.outbox_id is None:
         raise Unsupported("Message-ID")  # a random id; the caller reads it from the object
-    lines = [b"From: " + _from_header(from_address)]
-    lines.append(b"To: " + _to_header(message.to, message.to_name))
+    lines = [_configured_mailbox("From", from_address)]
+    lines.append(_to_header(message.to, message.to_name))
     if reply_to:
-        lines.append(b"Reply-To: " + _from_header(reply_to))
+        lines.append(_configured_mailbox("Reply-To", reply_to))
     subject = message.subject or ""
     lines.append(_header("Subject", subject))
     lines.append(b"Date: " + _date())
@@ -117,11 +121,11 @@ def _boundary(*bodies: bytes) -> bytes:
 
 
 @lru_cache(maxsize=64)
-def _from_header(address: str) -> bytes:
-    name, addr = email.utils.parseaddr(address)
-    if not addr or not addr.isascii() or _UNSAFE.search(address) or "=?" in address:
-        raise Unsupported("From")
-    return _address(addr, name)
+def _configured_mailbox(name: str, address: str) -> bytes:
+    parsed = parse_mailbox(address)
+    if parsed is None:
+        raise Unsupported(name)
+    return _mailbox(name, *parsed)
 
 
 @lru_cache(maxsize=64)
@@ -130,21 +134,16 @@ def _domain(from_address: str) -> str:
 
 
 def _to_header(to: str, name: str | None) -> bytes:
-    if not to.isascii() or _UNSAFE.search(to) or "@" not in to or (
-            name and (_UNSAFE.search(name) or "=?" in name)):
-        raise Unsupported("To")
-    return _address(to, name)
+    if not PLAIN_ADDRESS.fullmatch(to):
+        raise Unsupported("To")  # the stdlib quotes an unusual local part
+    return _mailbox("To", name, to)
 
 
-def _address(addr: str, name: str | None) -> bytes:
-    if not name:
-        return addr.encode()
-    if name.isascii():
-        if _SPECIALS.search(name):
-            quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-            return f'"{quoted}" <{addr}>'.encode()
-        return f"{name} <{addr}>".encode()
-    return encoded_words(name) + f" <{addr}>".encode()
+def _mailbox(name: str, display_name: str | None, addr: str) -> bytes:
+    try:
+        return mailbox(name, display_name, addr)
+    except ValueError:
+        raise Unsupported(name) from None  # a line break: the stdlib refuses it too
 
 
 _date_cache: tuple[int, bytes] = (0, b"")

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 
 from .base import RenderedMessage
-from .email_headers import EncodedHeader
+from .email_headers import PLAIN_ADDRESS, EncodedHeader, parse_mailbox
 
 
 def message_id(message: RenderedMessage, domain: str) -> str:
@@ -26,14 +26,21 @@ def sender_domain(from_address: str) -> str:
 def build_mime(message: RenderedMessage, from_address: str,
                reply_to: str | None = None) -> EmailMessage:
     mime = EmailMessage(policy=SMTP)
-    mime["From"] = from_address
-    if message.to_name:
+    # Mailboxes and the Subject are encoded and folded by our rule: the stdlib's
+    # refolding loses spaces in long names and next to encoded words
+    # (channels/email_headers.py).
+    mime["From"] = _configured_mailbox("From", from_address)
+    if PLAIN_ADDRESS.fullmatch(message.to):
+        mime["To"] = EncodedHeader.mailbox("To", message.to_name, message.to)
+    elif message.to_name:
+        # A non-ASCII address goes only to an SMTPUTF8 server; the stdlib then writes
+        # it, and the name, as UTF-8, where every space survives.
         local, _, domain = message.to.rpartition("@")
         mime["To"] = Address(display_name=message.to_name, username=local, domain=domain)
     else:
         mime["To"] = message.to
     if reply_to:
-        mime["Reply-To"] = reply_to
+        mime["Reply-To"] = _configured_mailbox("Reply-To", reply_to)
     subject = message.subject or ""
     # Encoded and folded by our rule: the stdlib's refolding loses spaces next to
     # encoded words (channels/email_headers.py).
@@ -49,3 +56,10 @@ def build_mime(message: RenderedMessage, from_address: str,
     if message.html:
         mime.add_alternative(message.html, subtype="html", charset="utf-8")
     return mime
+
+
+def _configured_mailbox(name: str, value: str) -> str:
+    """The configured sender by our rule when it is one plain mailbox; anything else
+    as written, for the stdlib to parse."""
+    parsed = parse_mailbox(value)
+    return value if parsed is None else EncodedHeader.mailbox(name, *parsed)

@@ -84,11 +84,11 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> 
 @app.command()
 def validate(config: ConfigOption = None) -> None:
     """Load the config and render every template against sample customers."""
-    from .validate import validate_all
+    from .validate import data_warnings, validate_all
 
     loaded = _load(config)
     try:
-        warnings = validate_all(loaded)
+        warnings = validate_all(loaded) + data_warnings(loaded)
     except ConfigError as exc:
         raise _fail_config(exc) from None
     for warning in warnings:
@@ -356,9 +356,10 @@ COMMAND_MODULES: list[str] = [
 ]
 
 # "module:function(run: dispatcher.plan_render.PlanRun) -> lines" that ``plan`` prints
-# under its funnel (SMS segments and cost, push payload sizes, ...).
+# under its funnel (SMS segments and cost, push payload sizes, loyalty currencies, ...).
 PLAN_REPORTS: list[str] = ["dispatcher.sms_estimate:plan_report",
-                           "dispatcher.push_estimate:plan_report"]
+                           "dispatcher.push_estimate:plan_report",
+                           "dispatcher.mechanics.loyalty_currency:plan_report"]
 
 
 def _attr(path: str):

@@ -29,10 +29,19 @@ class OrderStats:
     total_spent: float = 0.0
     first_order_at: datetime | None = None
     last_order_at: datetime | None = None
+    # Spend per ISO currency; empty for stats made without it (the validate samples),
+    # which then count as spent in whatever currency is asked for.
+    spent_by_currency: dict[str, float] = field(default_factory=dict)
 
     @property
     def avg_order_value(self) -> float:
         return round(self.total_spent / self.orders_count, 2) if self.orders_count else 0.0
+
+    def spent_in(self, currency: str | None) -> float:
+        """Spend in ``currency`` only (no exchange rates); all of it when None."""
+        if currency is None or not self.spent_by_currency:
+            return self.total_spent
+        return self.spent_by_currency.get(currency, 0.0)
 
 
 def build_context(customer: CustomerView, stats: OrderStats, campaign_name: str,

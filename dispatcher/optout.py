@@ -8,7 +8,9 @@ An opt-out (SMS STOP, Telegram /stop) does two things at once:
 
 Opting back in (START, /start) lifts only what the person themselves caused (their
 own opt-out, or the provider's "recipient gone" for it) and grants consent again
-only where it had been withdrawn: silence never becomes consent.
+only where it had been withdrawn: silence never becomes consent. Where consent is
+already granted, a newer opt-in is recorded as its date, so an older opt-out that
+arrives after it cannot withdraw it.
 
 Changes are ordered by when the person said them (``ConsentChange.at``), not by when
 the write commits: a change older than an address's current consent is kept in the
@@ -20,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, exists, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, delete, exists, insert, literal, or_, select, update
 
 from .store.db import address_hash
 from .store.schema import addresses, consent_events, suppressions
@@ -49,12 +51,14 @@ def apply_consent_change(conn: Connection, change: ConsentChange, now: datetime)
     not_newer = or_(addresses.c.consent_at.is_(None), addresses.c.consent_at <= at)
     status = "granted" if change.opt_in else "withdrawn"
     # The consent history gets one event per customer holding the address (an opt-in
-    # only where consent had been withdrawn: silence never becomes consent).
+    # only where consent had been withdrawn, or is granted and re-affirmed by it:
+    # silence never becomes consent).
     holders = select(addresses.c.customer_id, literal(change.channel), literal(digest),
                      literal(status), literal(at), literal(change.source),
                      literal(change.text), literal(now)).where(match)
     if change.opt_in:
-        holders = holders.where(addresses.c.consent == "withdrawn")
+        holders = holders.where(or_(addresses.c.consent == "withdrawn",
+                                    and_(addresses.c.consent == "granted", not_newer)))
     conn.execute(insert(consent_events).from_select(
         ["customer_id", "channel", "address_hash", "status", "at", "source", "text",
          "recorded_at"], holders))
@@ -78,4 +82,8 @@ def apply_consent_change(conn: Connection, change: ConsentChange, now: datetime)
                         suppressions.c.reason.in_(LIFTED_BY_OPT_IN)))
         .values(consent="granted", consent_at=at, consent_source=change.source,
                 consent_text=change.text))
+    # Re-affirmed: the date an older opt-out delivered later is compared with.
+    conn.execute(update(addresses).where(match, addresses.c.consent == "granted", not_newer)
+                 .values(consent_at=at, consent_source=change.source,
+                         consent_text=change.text))
     return int(result.rowcount or 0)

@@ -26,14 +26,24 @@ def load_stats(conn: Connection, ids: Iterable[str]) -> dict[str, OrderStats]:
     wanted = list(set(ids))
     out: dict[str, OrderStats] = {}
     for chunk in _chunks(wanted, 500):
+        # One row per customer and currency (nearly always one), folded here.
         query = (
-            select(orders.c.customer_id, func.count(), func.sum(orders.c.total),
-                   func.min(orders.c.placed_at), func.max(orders.c.placed_at))
+            select(orders.c.customer_id, orders.c.currency, func.count(),
+                   func.sum(orders.c.total), func.min(orders.c.placed_at),
+                   func.max(orders.c.placed_at))
             .where(orders.c.customer_id.in_(chunk))
-            .group_by(orders.c.customer_id)
+            .group_by(orders.c.customer_id, orders.c.currency)
         )
-        for customer_id, count, total, first, last in conn.execute(query):
-            out[customer_id] = OrderStats(int(count), float(total or 0), _dt(first), _dt(last))
+        for customer_id, currency, count, total, first, last in conn.execute(query):
+            stats = out.setdefault(customer_id, OrderStats())
+            spent = float(total or 0)
+            stats.orders_count += int(count)
+            stats.total_spent = round(stats.total_spent + spent, 2)
+            stats.spent_by_currency[currency] = spent
+            stats.first_order_at = min(filter(None, (stats.first_order_at, _dt(first))),
+                                       default=None)
+            stats.last_order_at = max(filter(None, (stats.last_order_at, _dt(last))),
+                                      default=None)
     return out
 
 

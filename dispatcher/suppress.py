@@ -1,11 +1,17 @@
-"""Suppressions: addresses that must never be messaged again on a channel."""
+"""Suppressions: addresses that must never be messaged again on a channel.
+
+One writer: ``suppress_many`` inserts with ON CONFLICT DO NOTHING, so two writers racing
+on one address (a STOP and a bounce) cannot fail on the unique key, and the first reason
+stays on file."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from channels.base import Gone, GoneAction
 
@@ -16,14 +22,25 @@ from .store.schema import addresses, suppressions
 def upsert_suppression(conn: Connection, channel: str, address_hash: str, reason: str,
                        source: str | None, now: datetime, provider_code: str | None = None,
                        campaign: str | None = None) -> None:
-    note_addresses((channel, address_hash))  # for the send lanes, once committed
-    exists = conn.execute(select(suppressions.c.id).where(
-        suppressions.c.channel == channel, suppressions.c.address_hash == address_hash)).first()
-    if exists:
+    suppress_many(conn, [(channel, address_hash, source, now)], reason, provider_code,
+                  campaign)
+
+
+def suppress_many(conn: Connection,
+                  entries: Sequence[tuple[str, str, str | None, datetime]],
+                  reason: str, provider_code: str | None = None,
+                  campaign: str | None = None) -> None:
+    """Suppress (channel, address_hash, source, since) entries in one statement; ones
+    already suppressed keep their first reason."""
+    if not entries:
         return
-    conn.execute(suppressions.insert().values(
-        channel=channel, address_hash=address_hash, reason=reason, source=source,
-        provider_code=provider_code, campaign=campaign, created_at=now))
+    note_addresses(*((ch, h) for ch, h, _, _ in entries))  # for the lanes, once committed
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(suppressions).on_conflict_do_nothing(
+        index_elements=["channel", "address_hash"]), [
+        {"channel": ch, "address_hash": h, "reason": reason, "source": src,
+         "provider_code": provider_code, "campaign": campaign, "created_at": at}
+        for ch, h, src, at in entries])
 
 
 def record_gone(conn: Connection, channel: str, address_id: Any, gone: Gone,

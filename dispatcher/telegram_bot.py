@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -38,7 +40,8 @@ def command_for(update: dict[str, Any]) -> ConsentChange | None:
         chat = member.get("chat", {})
         if chat.get("type") == "private" and \
                 member.get("new_chat_member", {}).get("status") == "kicked":
-            return ConsentChange("telegram", str(chat["id"]), False, "telegram:blocked")
+            return ConsentChange("telegram", str(chat["id"]), False, "telegram:blocked",
+                                 at=_sent_at(member))
         return None
     message = update.get("message") or {}
     text = (message.get("text") or "").strip()
@@ -48,10 +51,32 @@ def command_for(update: dict[str, Any]) -> ConsentChange | None:
     # "/stop@shop_bot extra words" -> "/stop"
     command = text.split()[0].split("@")[0].lower()
     if command in STOP_COMMANDS:
-        return ConsentChange("telegram", str(chat["id"]), False, f"telegram:{command}", text)
+        return ConsentChange("telegram", str(chat["id"]), False, f"telegram:{command}", text,
+                             at=_sent_at(message))
     if command in START_COMMANDS:
-        return ConsentChange("telegram", str(chat["id"]), True, f"telegram:{command}", text)
+        return ConsentChange("telegram", str(chat["id"]), True, f"telegram:{command}", text,
+                             at=_sent_at(message))
     return None
+
+
+def _sent_at(event: dict[str, Any]) -> datetime | None:
+    """When the person did it (the update's ``date``), so a delayed or redelivered
+    update is ordered by that, not by when it reached us.
+
+    The Bot API dates to the whole second; we take the end of that second, so the
+    person's command is never placed before something we recorded within the same
+    second (the import that created their address, say)."""
+    date = event.get("date")
+    if isinstance(date, datetime):
+        sent = date.astimezone(UTC).replace(tzinfo=None)
+    elif isinstance(date, int | float) and not isinstance(date, bool) and date > 0:
+        sent = datetime.fromtimestamp(date, UTC).replace(tzinfo=None)
+    else:
+        return None
+    return sent.replace(microsecond=0) + _LAST_MICROSECOND
+
+
+_LAST_MICROSECOND = timedelta(microseconds=999_999)
 
 
 def apply_update(engine: Engine, update: dict[str, Any]
@@ -62,8 +87,11 @@ def apply_update(engine: Engine, update: dict[str, Any]
     change = command_for(update)
     locale = None
     if change is not None:
+        now = utcnow()
+        if change.at is not None and change.at > now:
+            change = replace(change, at=now)  # a skewed clock: nothing is from the future
         with engine.begin() as conn:
-            apply_consent_change(conn, change, utcnow())
+            apply_consent_change(conn, change, now)
             locale = conn.execute(
                 select(customers.c.locale).select_from(addresses.join(
                     customers, customers.c.id == addresses.c.customer_id))

@@ -15,6 +15,7 @@ from .experiments.checks import weight_change_warnings
 from .experiments.history import experiments_used
 from .experiments.render import arms_to_render, variant_folder
 from .mechanics.checks import mechanics_issues, template_targets
+from .mechanics.loyalty_currency import validate_warnings as loyalty_currency_warnings
 from .mechanics.send_checks import SAMPLE_CART, sample_promo
 from .messages import MessageBuilder
 from .store.db import utcnow
@@ -55,6 +56,12 @@ def validate_all(loaded: LoadedConfig,
     if errors:
         raise ConfigError(unique)
     return unique
+
+
+def data_warnings(loaded: LoadedConfig) -> list[ConfigIssue]:
+    """Warnings about the shop's data as this config reads it (``validate`` only: each
+    may scan a table, which the daemon's reloads and ``run-once`` need not pay for)."""
+    return loyalty_currency_warnings(loaded)
 
 
 def _render_samples(loaded: LoadedConfig, renderer: TemplateRenderer, name: str, folder: str,

@@ -70,12 +70,15 @@ class TelegramPeer:
         with self.lock:
             return [m for m in self.sent if m["chat_id"] == str(chat_id)]
 
-    def user_writes(self, chat_id: int, text: str) -> None:
-        """Queue an incoming private message for getUpdates."""
+    def user_writes(self, chat_id: int, text: str, date: int | None = None) -> None:
+        """Queue an incoming private message for getUpdates; ``date`` (Unix seconds,
+        default now) is when the user sent it, so a delayed update can be queued after
+        a newer one."""
         with self.lock:
             self.updates.append({
                 "update_id": next(self._update_ids),
-                "message": {"message_id": next(self._ids), "date": int(time.time()),
+                "message": {"message_id": next(self._ids),
+                            "date": int(time.time()) if date is None else date,
                             "chat": {"id": chat_id, "type": "private", "first_name": "U"},
                             "from": {"id": chat_id, "is_bot": False, "first_name": "U"},
                             "text": text,

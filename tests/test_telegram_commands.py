@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -152,3 +153,43 @@ def test_reply_texts_fall_back_to_the_app_language_then_the_first_entry() -> Non
     assert settings.reply(True, None, "uk-UA") == "З поверненням"
     assert settings.reply(True, "de", None) == "Welcome back"
     assert settings.reply(False, "uk") == settings.stop_reply  # one text for all
+
+
+def test_updates_delivered_out_of_order_are_ordered_by_when_they_were_sent(
+        shop: Shop, telegram: TelegramPeer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two customers whose consent was recorded two hours ago
+    now = int(time.time())
+    two_hours_ago = datetime.fromtimestamp(now - 7200, UTC).replace(tzinfo=None)
+    build(shop, telegram, monkeypatch, people=[
+        {"id": c, "name": c, "telegram_chat_id": chat, "telegram_consent": "yes",
+         "consent_at": two_hours_ago.isoformat()}
+        for c, chat in (("c1", "1001"), ("c2", "1002"))])
+    # When Olena (1001) sent /stop ten minutes ago and /start five minutes ago, and
+    # Jane (1002) /start ten minutes ago and /stop five minutes ago, but the Bot API
+    # delivers each newer message before the older one
+    telegram.user_writes(1001, "/start", date=now - 300)
+    telegram.user_writes(1002, "/stop", date=now - 300)
+    telegram.user_writes(1001, "/stop", date=now - 600)
+    telegram.user_writes(1002, "/start", date=now - 600)
+    run_bot_until(shop, lambda: len(telegram.sent_to("1001")) == 2 and
+                  len(telegram.sent_to("1002")) == 2 and telegram.updates == [])
+    assert telegram.updates == []  # all four applied and confirmed
+    # Then each keeps what they said last: Olena gets offers, Jane does not
+    assert consent(shop, "1001") == ("granted", "telegram:/start", None)
+    assert consent(shop, "1002") == ("withdrawn", "telegram:/stop", "opted_out")
+    shop.cli("run-once", "flash_sale")
+    assert "Ми сумуємо" in telegram.sent_to("1001")[-1]["text"]
+    assert len(telegram.sent_to("1002")) == 2  # the bot's two replies only
+
+
+def test_a_message_dated_in_the_future_counts_as_sent_now(
+        shop: Shop, telegram: TelegramPeer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a /stop whose date is an hour ahead of our clock (a skewed clock)
+    build(shop, telegram, monkeypatch)
+    telegram.user_writes(1001, "/stop", date=int(time.time()) + 3600)
+    run_bot_until(shop, lambda: len(telegram.sent_to("1001")) == 1)
+    # When the person sends /start a minute later
+    telegram.user_writes(1001, "/start")
+    run_bot_until(shop, lambda: len(telegram.sent_to("1001")) == 2)
+    # Then the /start is newer than the /stop: offers reach them again
+    assert consent(shop, "1001") == ("granted", "telegram:/start", None)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exists, inspect, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..config.load import LoadedConfig
-from ..store.db import make_engine
+from ..store.existing import existing_engine
 from ..store.schema import outbox, runs
 
 log = logging.getLogger("dispatcher.experiments")
@@ -19,13 +17,9 @@ log = logging.getLogger("dispatcher.experiments")
 
 def experiments_used(loaded: LoadedConfig) -> dict[str, dict[str, Any]]:
     """Campaign -> experiment record of its latest run that planned outbox rows."""
-    url = loaded.database_url()
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if not database or database == ":memory:" or not Path(database).is_file():
-            return {}
-    engine = make_engine(url)
+    engine = existing_engine(loaded.database_url())
+    if engine is None:
+        return {}
     try:
         with engine.connect() as conn:
             columns = {c["name"] for c in inspect(conn).get_columns("runs")} \

@@ -24,7 +24,8 @@ def mechanics_context(loaded: LoadedConfig, campaign_name: str, customer: Custom
     def local(moment: datetime | None) -> str:
         return format_local(moment, customer.locale, customer.timezone, config.timezone)
 
-    standing = progress(config.loyalty, stats.orders_count, stats.total_spent)
+    standing = progress(config.loyalty, stats.orders_count,
+                        stats.spent_in(config.loyalty.currency))
     deadline = campaign.expiry_utc(config.timezone)
     context: dict[str, Any] = standing.as_context()
     context["loyalty"] = standing

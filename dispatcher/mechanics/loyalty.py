@@ -2,6 +2,10 @@
 
 The same rules run in SQL (tier triggers and ``once_per: tier``) and in Python
 (template variables), from one config block, so the two cannot disagree.
+
+Spend toward a tier counts only orders in ``loyalty.currency`` when it is set: there
+is no exchange-rate table, and adding dollars to hryvnias would promote the wrong
+people. ``loyalty_currency`` tells ``validate`` and ``plan`` which orders that leaves out.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, case, false, literal, null, or_
 
 from ..config.mechanics import LoyaltyConfig, TierConfig
+from ..store.schema import orders
 
 
 def _reached(tier: TierConfig, spent: Any, count: Any) -> Any:
@@ -21,6 +26,13 @@ def _reached(tier: TierConfig, spent: Any, count: Any) -> Any:
     if tier.orders is not None:
         conditions.append(count >= tier.orders)
     return or_(false(), *conditions)
+
+
+def counted_spend(loyalty: LoyaltyConfig) -> ColumnElement[Any]:
+    """What one order adds to the customer's spend toward a tier (SQL, per order row)."""
+    if loyalty.currency is None:
+        return orders.c.total
+    return case((orders.c.currency == loyalty.currency, orders.c.total), else_=0)
 
 
 def tier_sql(loyalty: LoyaltyConfig, spent: Any, count: Any) -> ColumnElement[Any]:

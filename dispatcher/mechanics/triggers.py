@@ -15,7 +15,7 @@ from sqlalchemy import String, cast, exists, func, literal, select
 from ..config.mechanics import LoyaltyConfig, TriggerConfig
 from ..segments.sql import order_stats_subquery
 from ..store.schema import carts, orders
-from .loyalty import tier_sql
+from .loyalty import counted_spend, tier_sql
 
 
 def _ranked_orders(newest_first: bool, name: str) -> Any:
@@ -79,9 +79,12 @@ def order_delivered(ago: Any, within: Any, now: datetime) -> Any:
 
 
 def customer_tier(loyalty: LoyaltyConfig) -> Any:
-    stats = order_stats_subquery()
-    tier = tier_sql(loyalty, func.coalesce(stats.c.total_spent, 0),
-                    func.coalesce(stats.c.orders_count, 0))
+    stats = select(
+        orders.c.customer_id, func.count().label("orders_count"),
+        func.sum(counted_spend(loyalty)).label("spent"),
+        func.max(orders.c.placed_at).label("last_order_at"),
+    ).group_by(orders.c.customer_id).subquery("tier_stats")
+    tier = tier_sql(loyalty, func.coalesce(stats.c.spent, 0), stats.c.orders_count)
     return select(stats.c.customer_id, tier.label("subject"),
                   stats.c.last_order_at.label("last_order_at"))
 
@@ -99,16 +102,17 @@ def tier_reached(loyalty: LoyaltyConfig, within: Any, now: datetime) -> Any:
     if within is not None:
         recent = recent.where(orders.c.placed_at > now - within)
     order_key = (orders.c.placed_at, orders.c.id)
+    counted = counted_spend(loyalty)
     running_totals = select(
-        orders.c.customer_id, orders.c.id, orders.c.placed_at, orders.c.total,
-        func.sum(orders.c.total).over(partition_by=orders.c.customer_id, order_by=order_key,
+        orders.c.customer_id, orders.c.id, orders.c.placed_at, counted.label("counted"),
+        func.sum(counted).over(partition_by=orders.c.customer_id, order_by=order_key,
                                       rows=(None, 0)).label("spent"),
         func.row_number().over(partition_by=orders.c.customer_id, order_by=order_key)
         .label("count"),
     ).where(orders.c.placed_at <= now, orders.c.customer_id.in_(recent.distinct()))
     running = running_totals.subquery("running_totals")
     after = tier_sql(loyalty, running.c.spent, running.c.count)
-    before = tier_sql(loyalty, running.c.spent - running.c.total, running.c.count - 1)
+    before = tier_sql(loyalty, running.c.spent - running.c.counted, running.c.count - 1)
     crossings = select(
         running.c.customer_id, after.label("subject"),
         func.row_number().over(partition_by=running.c.customer_id,

@@ -33,7 +33,7 @@ from ..store.schema import outbox, runs
 from ..suppress import record_gone
 from ..tracking.delivery import delivered_at_send
 from .reachable import may_message, why_not
-from .states import OutboxStatus
+from .states import OutboxStatus, released
 
 PENDING, SENDING, UNCERTAIN = OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.UNCERTAIN
 
@@ -194,9 +194,7 @@ class Ledger:
                 update(outbox).where(outbox.c.status == SENDING,
                                      outbox.c.claim_token.in_(list(tokens)),
                                      outbox.c.send_started_at.is_(None))
-                .values(status=PENDING, lease_until=None, leased_by=None, claim_token=None,
-                        attempts=outbox.c.attempts - 1, updated_at=now,
-                        reason="released: dispatcher stopped before sending"))
+                .values(released(now, "released: dispatcher stopped before sending")))
         return int(result.rowcount or 0)
 
     def recover_expired(self, idempotent_channels: Sequence[str]) -> int:
@@ -207,10 +205,7 @@ class Ledger:
         expired = and_(outbox.c.status == SENDING, outbox.c.lease_until < now)
         with self.engine.begin() as conn:
             conn.execute(update(outbox).where(expired, outbox.c.send_started_at.is_(None))
-                         .values(status=PENDING, lease_until=None, leased_by=None,
-                                 claim_token=None, attempts=outbox.c.attempts - 1,
-                                 updated_at=now,
-                                 reason="lease expired before sending; released"))
+                         .values(released(now, "lease expired before sending; released")))
             if idempotent_channels:
                 conn.execute(update(outbox)
                              .where(expired, outbox.c.channel.in_(list(idempotent_channels)))

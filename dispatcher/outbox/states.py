@@ -13,6 +13,9 @@ A StrEnum, so a member equals its text: ``row.status == OutboxStatus.SENT`` and
 from __future__ import annotations
 
 import enum
+from typing import Any
+
+from ..store.schema import outbox
 
 
 class OutboxStatus(enum.StrEnum):
@@ -23,6 +26,15 @@ class OutboxStatus(enum.StrEnum):
     UNCERTAIN = "uncertain"  # may have reached the recipient; never sent again
     SKIPPED = "skipped"  # not sent, on purpose, with a reason (opted_out, capped, ...)
     HELD_OUT = "held_out"  # the experiment's holdout group
+
+
+def released(now: Any, reason: str) -> dict[str, Any]:
+    """The values that give a claimed row back: pending again, no lease, no claim, and
+    the attempt the claim counted taken back (nothing reached the provider). The one
+    release, used on stop, after an expired lease and for a quiet-hours deferral."""
+    return {"status": OutboxStatus.PENDING, "lease_until": None, "leased_by": None,
+            "claim_token": None, "attempts": outbox.c.attempts - 1, "updated_at": now,
+            "reason": reason}
 
 
 # States a row never leaves (besides an operator's cleanup).

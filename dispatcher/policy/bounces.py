@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, func, insert, select, tuple_, update
 from ..config.policy_models import BouncesConfig
 from ..store.db import address_hash
 from ..store.schema import addresses, bounces
-from .consent import suppress_many
+from ..suppress import suppress_many
 
 KINDS = ("hard", "soft")
 

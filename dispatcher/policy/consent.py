@@ -22,12 +22,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from ..optout_board import note_addresses
 from ..store.db import address_hash, utcnow
 from ..store.schema import addresses, consent_events, suppressions
-from ..suppress import upsert_suppression
+from ..suppress import suppress_many, upsert_suppression
 
 STATUSES = ("granted", "withdrawn")
 
@@ -131,21 +129,6 @@ def apply_changes(conn: Connection, changes: Sequence[ConsentChange],
             suppressions.c.reason == "opted_out",
             suppressions.c.created_at < bindparam("at")), granted)
     return len(changes)
-
-
-def suppress_many(conn: Connection,
-                  entries: Sequence[tuple[str, str, str | None, datetime]],
-                  reason: str) -> None:
-    """Suppress (channel, address_hash, source, since) entries in one statement; ones
-    already suppressed keep their first reason."""
-    if not entries:
-        return
-    note_addresses(*((ch, h) for ch, h, _, _ in entries))  # for the lanes, once committed
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(suppressions).on_conflict_do_nothing(
-        index_elements=["channel", "address_hash"]), [
-        {"channel": ch, "address_hash": h, "reason": reason, "source": src, "created_at": at}
-        for ch, h, src, at in entries])
 
 
 def history(conn: Connection, customer_id: str) -> list[Any]:

@@ -27,8 +27,8 @@ from ..store.schema import (
     test_sends,
     topic_optouts,
 )
+from ..suppress import suppress_many
 from ..tracking.store import forget_engagement
-from .consent import suppress_many
 
 
 @dataclass

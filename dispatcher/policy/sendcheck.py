@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, true, tuple_, update
 
 from ..config.load import LoadedConfig
-from ..outbox.states import OutboxStatus
+from ..outbox.states import released
 from ..store.schema import customers, outbox, topic_optouts
 from .quiet import QUIET_HOURS_REASON, Slot, next_allowed
 
@@ -85,7 +85,4 @@ def _quiet_hours(conn: Connection, loaded: LoadedConfig, rows: Sequence[Any], no
         # Not an attempt: give back the lease and the attempt the claim counted.
         owned = outbox.c.claim_token == bindparam("tok") if claim_token else true()
         conn.execute(update(outbox).where(outbox.c.id == bindparam("oid"), owned).values(
-            status=OutboxStatus.PENDING, not_before=bindparam("nb"),
-            attempts=outbox.c.attempts - 1, lease_until=None, leased_by=None,
-            claim_token=None, updated_at=now,
-            reason=QUIET_HOURS_REASON), later)
+            {**released(now, QUIET_HOURS_REASON), "not_before": bindparam("nb")}), later)
