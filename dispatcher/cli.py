@@ -98,10 +98,16 @@ def validate(config: ConfigOption = None) -> None:
 
 
 @app.command()
-def plan(campaign: str, config: ConfigOption = None, at: AtOption = None) -> None:
+def plan(campaign: str, config: ConfigOption = None, at: AtOption = None,
+         render_limit: Annotated[int, typer.Option(
+             "--render-limit", min=1, max=10_000_000,
+             help="Render every SMS/push message up to this many per channel to count "
+                  "segments and sizes; beyond it, a random sample of this many")] = 2_000,
+         ) -> None:
     """Show who would get CAMPAIGN now, and why the others would not. Sends nothing."""
     from .app import latest_fire_time, open_store
     from .mechanics.sequences import preview_step
+    from .plan_render import PlanRun
     from .planner import preview_funnel
 
     loaded = _load(config)
@@ -124,8 +130,9 @@ def plan(campaign: str, config: ConfigOption = None, at: AtOption = None) -> Non
     if funnel.deferred:
         table.add_row("    of which deferred (quiet hours)", str(funnel.deferred))
     console.print(table)
+    run = PlanRun(engine, loaded, campaign, scheduled, now, step, funnel, render_limit)
     for report in PLAN_REPORTS:
-        for line in _attr(report)(engine, loaded, campaign, scheduled, now, funnel):
+        for line in _attr(report)(run):
             console.print(line, markup=False, highlight=False)
 
 
@@ -189,25 +196,32 @@ def _warn_development_secret(loaded: LoadedConfig, names: list[str]) -> None:
 
 @app.command()
 def preview(campaign: str, customer: Annotated[str, typer.Option("--customer")],
-            channel: Annotated[str | None, typer.Option("--channel")] = None,
-            config: ConfigOption = None) -> None:
-    """Print the message CAMPAIGN would send to one customer."""
+            channel: Annotated[str | None, typer.Option(
+                "--channel", help="Show this channel's message (default: the channel "
+                                  "run-once would pick)")] = None,
+            config: ConfigOption = None, at: AtOption = None) -> None:
+    """Print the message CAMPAIGN would send to one customer, and what run-once would do."""
     from .app import open_store
     from .templating import TemplateProblem
-    from .testsend import render_for
+    from .testsend import preview_for
 
     loaded = _load(config)
     _check_campaigns(loaded, [campaign])
     cli_options.check_channel(loaded, campaign, channel)
     engine = open_store(loaded)
     try:
-        message = render_for(engine, loaded, campaign, customer, channel)
+        shown = preview_for(engine, loaded, campaign, customer, channel, _now(at))
     except LookupError as exc:
         err_console.print(str(exc), style="red")
         raise typer.Exit(1) from None
     except TemplateProblem as exc:  # e.g. no template for the chosen channel
         fail(str(exc))
-    console.rule(f"{campaign} -> {message.channel} for customer {customer}")
+    message = shown.message
+    for note in shown.notes:
+        console.print(note, markup=False, highlight=False)
+    goes_out = shown.verdict.sends and shown.verdict.channel == message.channel
+    console.rule(f"{campaign} -> {message.channel} for customer {customer}"
+                 + ("" if goes_out else " (not what run-once sends)"))
     if message.subject is not None:
         console.print(f"Subject: {message.subject}", markup=False, highlight=False)
     for name, value in message.headers.items():
@@ -341,9 +355,10 @@ COMMAND_MODULES: list[str] = [
     "dispatcher.cli_push",
 ]
 
-# "module:function(engine, loaded, campaign, scheduled_for, now, funnel) -> lines" that
-# ``plan`` prints under its funnel (SMS segments and cost, ...).
+# "module:function(run: dispatcher.plan_render.PlanRun) -> lines" that ``plan`` prints
+# under its funnel (SMS segments and cost, push payload sizes, loyalty currencies, ...).
 PLAN_REPORTS: list[str] = ["dispatcher.sms_estimate:plan_report",
+                           "dispatcher.push_estimate:plan_report",
                            "dispatcher.mechanics.loyalty_currency:plan_report"]
 
 

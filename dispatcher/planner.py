@@ -98,7 +98,7 @@ class PlanResult:
     step: str = ""  # a sequence step's name; "" for single-message campaigns
 
 
-def _reach(channel: str) -> Any:
+def channel_reach(channel: str) -> Any:
     """Per customer: the first usable address on ``channel``."""
     usable = and_(addresses.c.channel == channel, usable_address())
     spec = SPECS.get(channel)
@@ -112,18 +112,20 @@ def _reach(channel: str) -> Any:
 
 
 def candidates(loaded: LoadedConfig, campaign_name: str, scheduled_for: datetime,
-               now: datetime, step: str = "", zones: Sequence[str] | None = None) -> Any:
+               now: datetime, step: str = "", zones: Sequence[str] | None = None,
+               customer_id: str | None = None) -> Any:
     """SELECT per audience member: channel, address_id, status, reason, dedupe_key, done,
     not_before, deferred (policy: topic opt-outs, caps, quiet hours; pass ``zones`` =
-    ``known_zones(conn)`` so quiet hours use each customer's own zone)."""
+    ``known_zones(conn)`` so quiet hours use each customer's own zone). ``customer_id``:
+    the same statement for that one customer (``preview``)."""
     campaign = loaded.config.campaigns[campaign_name]
     seg = SegmentSQL(loaded.segments, now, loaded.config.timezone)
     # Segment + trigger + sequence rules; carries the cart/order/tier once_per keys on.
-    audience = mechanics_audience(loaded, campaign_name, step, seg, now)
+    audience = mechanics_audience(loaded, campaign_name, step, seg, now, only=customer_id)
     cid = audience.c.customer_id
     channels = step_channels(campaign, step)
 
-    reaches = [(name, _reach(name)) for name in channels]
+    reaches = [(name, channel_reach(name)) for name in channels]
     flags = (
         select(
             addresses.c.customer_id,

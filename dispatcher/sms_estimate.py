@@ -1,138 +1,109 @@
 """What an SMS campaign run will cost: segments per message, total segments, price.
 
-``plan`` renders the SMS that the run would send (in chunks of customers, so
-memory stays flat) and counts their segments. Past ``limit`` recipients it
-extrapolates from the ones rendered and says so.
+``plan`` renders the SMS the run would send exactly as the sender will
+(dispatcher/plan_render.py: every message up to its render limit, else a stated random
+sample) and counts their segments. The total is what the provider bills: a message over
+``max_segments`` is skipped at send time (``too_long``), and one whose template raises
+on the customer's data is not sent, so neither is billed; both are reported.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
-from typing import Any
-
-from sqlalchemy import Engine, select
 
 from channels.sms_segments import count_segments
 from channels.sms_settings import SmsSettings
 
-from .config.load import LoadedConfig
-from .context import OrderStats
-from .outbox.states import OutboxStatus
-from .planner import Funnel, candidates
-from .recipients import load_customers, load_stats
-from .store.schema import addresses
-from .templating import TemplateProblem
-
-CHUNK = 500
+from .plan_render import Measured, PlanRun, Rendered, Total, by_arm, method, render_planned
 
 
 @dataclass
 class SmsEstimate:
-    messages: int = 0  # SMS the run would send
-    rendered: int = 0  # of which were rendered and counted
-    segments: int = 0  # counted over the rendered ones
-    by_segments: Counter[int] = field(default_factory=Counter)
+    billed: Total  # segments the provider bills
+    over_limit: Total  # messages skipped at send time as too long
+    problems: Total  # messages whose template raises on the customer's data
+    by_segments: Counter[int] = field(default_factory=Counter)  # of the rendered ones
     by_encoding: Counter[str] = field(default_factory=Counter)
-    over_limit: int = 0
-    problems: int = 0
+    first_problem: str = ""
+    arm_messages: Counter[str] = field(default_factory=Counter)  # rendered, per A/B arm
+    arm_segments: Counter[str] = field(default_factory=Counter)  # billed, per A/B arm
 
-    @property
-    def total_segments(self) -> int:
-        """Segments for the whole run (extrapolated when not every message was rendered)."""
-        if not self.rendered:
-            return 0
-        return round(self.segments * self.messages / self.rendered)
+    @classmethod
+    def of(cls, population: int) -> SmsEstimate:
+        return cls(Total(population), Total(population), Total(population))
 
-    @property
-    def estimated(self) -> bool:
-        return self.rendered < self.messages
+    def count(self, rendered: Rendered, settings: SmsSettings) -> None:
+        self.arm_messages[rendered.variant or ""] += 1
+        if rendered.message is None:
+            self.problems.add(1)
+            self.billed.add(0)
+            self.over_limit.add(0)
+            self.first_problem = self.first_problem or \
+                f"customer {rendered.customer_id}: {rendered.problem}"
+            return
+        self.problems.add(0)
+        count = count_segments(rendered.message.text)
+        self.by_segments[count.segments] += 1
+        self.by_encoding[count.encoding] += 1
+        skipped = settings.send_time_skip(rendered.message) is not None
+        self.over_limit.add(1 if skipped else 0)
+        self.billed.add(0 if skipped else count.segments)
+        self.arm_segments[rendered.variant or ""] += 0 if skipped else count.segments
 
 
-def estimate_sms(engine: Engine, loaded: LoadedConfig, campaign: str, scheduled_for: datetime,
-                 now: datetime, messages: int, limit: int = 20_000) -> SmsEstimate:
-    from .messages import MessageBuilder
-
-    settings = loaded.channel_settings["sms"]
+def estimate_sms(run: PlanRun) -> tuple[SmsEstimate, Measured]:
+    settings = run.loaded.channel_settings["sms"]
     assert isinstance(settings, SmsSettings)
-    estimate = SmsEstimate(messages=messages)
-    rows = candidates(loaded, campaign, scheduled_for, now).subquery("candidates")
-    query = (select(rows.c.customer_id, rows.c.address_id)
-             .where(rows.c.channel == "sms", rows.c.status == OutboxStatus.PENDING,
-                    rows.c.done == 0)
-             .order_by(rows.c.customer_id).limit(limit))
-    builder = MessageBuilder(loaded)
-    with engine.connect() as conn:
-        result = conn.execute(query)
-        while chunk := result.fetchmany(CHUNK):
-            _count_chunk(conn, builder, campaign, chunk, settings, estimate)
-    return estimate
+    estimate = SmsEstimate.of(run.funnel.by_channel.get("sms", 0))
+    measured = render_planned(run, "sms", lambda r: estimate.count(r, settings))
+    for total in (estimate.billed, estimate.over_limit, estimate.problems):
+        total.population = measured.population
+    return estimate, measured
 
 
-def _count_chunk(conn: Any, builder: Any, campaign: str, chunk: Sequence[Any],
-                 settings: SmsSettings, estimate: SmsEstimate) -> None:
-    ids = [row.customer_id for row in chunk]
-    people = load_customers(conn, ids)
-    stats = load_stats(conn, ids)
-    address_rows = {row.id: row for row in conn.execute(
-        select(addresses).where(addresses.c.id.in_([row.address_id for row in chunk])))}
-    for row in chunk:
-        customer, address = people.get(row.customer_id), address_rows.get(row.address_id)
-        if customer is None or address is None:
-            continue
-        try:
-            message = builder.build(campaign, "sms", customer,
-                                    stats.get(row.customer_id, OrderStats()), address,
-                                    sample=True)  # links as tracked: the billed form
-        except TemplateProblem:
-            estimate.problems += 1
-            continue
-        count = count_segments(message.text)
-        estimate.rendered += 1
-        estimate.segments += count.segments
-        estimate.by_segments[count.segments] += 1
-        estimate.by_encoding[count.encoding] += 1
-        if count.segments > settings.max_segments:
-            estimate.over_limit += 1
-
-
-def describe(estimate: SmsEstimate, settings: SmsSettings) -> list[str]:
+def describe(estimate: SmsEstimate, measured: Measured, settings: SmsSettings,
+             run: PlanRun) -> list[str]:
     """Lines for ``plan``."""
-    if not estimate.messages:
+    if not measured.population:
         return []
-    approx = "~" if estimate.estimated else ""
     per_message = ", ".join(f"{count} x {segments} segment{'s' if segments > 1 else ''}"
                             for segments, count in sorted(estimate.by_segments.items()))
     encodings = ", ".join(f"{name} {count}" for name, count in sorted(estimate.by_encoding.items()))
-    lines = [f"SMS segments per message: {per_message or '-'} ({encodings or '-'})",
-             f"SMS total segments: {approx}{estimate.total_segments}"]
-    cost = settings.cost(estimate.total_segments)
-    if cost is not None:
-        lines.append(f"SMS estimated cost: {approx}{cost.quantize(Decimal('0.01'))} "
-                     f"{settings.currency} ({settings.price_per_segment} per segment)")
+    sampled = " (in the sample)" if measured.sampled else ""
+    lines = [f"SMS segments per message{sampled}: {per_message or '-'} ({encodings or '-'})",
+             f"SMS total segments: {estimate.billed.show()}"]
+    arms = by_arm(estimate.arm_segments, estimate.arm_messages, measured, "over")
+    if arms:
+        lines.append(f"SMS segments billed {arms} messages")
+    if settings.price_per_segment is not None:
+        price = settings.price_per_segment
+        cost = Decimal(str(estimate.billed.estimate)) * price
+        margin = Decimal(str(estimate.billed.margin)) * price
+        cent = Decimal("0.01")
+        shown = f"{cost.quantize(cent)}" if estimate.billed.exact else \
+            f"~{cost.quantize(cent)} ± {margin.quantize(cent)}"
+        lines.append(f"SMS estimated cost: {shown} {settings.currency} "
+                     f"({settings.price_per_segment} per segment)")
     else:
         lines.append("SMS estimated cost: set channels.sms.price_per_segment to see it")
-    if estimate.over_limit:
+    if estimate.over_limit.total:
         lines.append(f"SMS over the limit of {settings.max_segments} segments "
-                     f"(will be skipped): {estimate.over_limit}")
-    if estimate.problems:
-        lines.append(f"SMS that do not render (run validate): {estimate.problems}")
-    if estimate.estimated:
-        lines.append(f"(estimated from the first {estimate.rendered} of "
-                     f"{estimate.messages} messages)")
+                     f"(will be skipped): {estimate.over_limit.show()}")
+    if estimate.problems.total:
+        lines.append(f"SMS whose template raises on the customer's data (the sender would "
+                     f"fail them): {estimate.problems.show()}; first: "
+                     f"{estimate.first_problem}")
+    lines.append(method(measured, "SMS", run))
     return lines
 
 
-def plan_report(engine: Engine, loaded: LoadedConfig, campaign: str, scheduled_for: datetime,
-                now: datetime, funnel: Funnel) -> list[str]:
+def plan_report(run: PlanRun) -> list[str]:
     """The ``plan`` hook: nothing unless this run sends SMS."""
-    messages = funnel.by_channel.get("sms", 0)
-    if not messages:
+    if not run.funnel.by_channel.get("sms", 0):
         return []
-    settings = loaded.channel_settings["sms"]
+    settings = run.loaded.channel_settings["sms"]
     assert isinstance(settings, SmsSettings)
-    estimate = estimate_sms(engine, loaded, campaign, scheduled_for, now, messages)
-    return describe(estimate, settings)
+    estimate, measured = estimate_sms(run)
+    return describe(estimate, measured, settings, run)

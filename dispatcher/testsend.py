@@ -1,7 +1,15 @@
-"""Preview and test-send: the real rendered message for one customer, outside the ledger."""
+"""Preview and test-send: the real rendered message for one customer, outside the ledger.
+
+``preview`` shows what ``run-once`` would do: the planner's verdict on the customer
+(dispatcher/plan_one.py) and the message on the channel it picks (or ``--channel``),
+rendered through the sender's one render path with the sender's inputs: the customer's
+A/B arm, the step, their newest cart, a stand-in promo code of the real length.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,12 +21,78 @@ from channels.registry import build_channel
 from .config.load import LoadedConfig
 from .context import OrderStats
 from .experiments.assign import assign
-from .mechanics.send_checks import newest_carts, sample_promo
+from .mechanics.send_checks import newest_carts, promo_config, sample_promo
 from .mechanics.sequences import preview_step
 from .messages import MessageBuilder
+from .plan_one import Verdict, address_for, describe, plan_for
 from .recipients import load_customers, load_stats
 from .store.db import address_hash, normalize_address, utcnow
 from .store.schema import addresses, test_sends
+
+
+@dataclass
+class Preview:
+    verdict: Verdict
+    message: RenderedMessage
+    notes: list[str] = field(default_factory=list)  # what run-once would do; stand-ins
+
+
+def preview_for(engine: Engine, loaded: LoadedConfig, campaign: str, customer_id: str,
+                channel: str | None, now: datetime) -> Preview:
+    """The message ``run-once`` would send ``customer_id`` now, and what it would do."""
+    with engine.connect() as conn:
+        customer = load_customers(conn, [customer_id]).get(customer_id)
+        if customer is None:
+            raise LookupError(f"unknown customer {customer_id!r}")
+    verdict = plan_for(engine, loaded, campaign, customer_id, now)
+    shown = channel or verdict.channel or verdict.order[0]
+    with engine.connect() as conn:
+        stats = load_stats(conn, [customer_id]).get(customer_id, OrderStats())
+        cart = newest_carts(conn, [customer_id]).get(customer_id)
+        address = address_for(conn, customer_id, shown) \
+            if shown != verdict.channel or verdict.address_id is None else \
+            conn.execute(select(addresses).where(addresses.c.id == verdict.address_id)).first()
+    if address is None:
+        address = SimpleNamespace(channel=shown, address=f"<no {shown} address on file>",
+                                  address_hash="", data=None)
+    # Sent at the planned time: a code issued then, valid from then.
+    sent_at = max(now, verdict.not_before or now)
+    promo = sample_promo(loaded, campaign, sent_at, verdict.step)
+    builder = MessageBuilder(loaded)
+
+    def build(sample: bool) -> RenderedMessage:
+        return builder.build(campaign, shown, customer, stats, address, None, promo=promo,
+                             cart=cart, step=verdict.step, variant=verdict.variant,
+                             sample=sample)
+
+    message = build(sample=False)  # links untracked: a preview's clicks count nowhere
+    notes = describe(verdict, loaded, channel, customer.timezone)
+    notes += _as_sent(loaded, campaign, message, lambda: build(sample=True))
+    config = promo_config(loaded.config.campaigns[campaign], verdict.step)
+    if promo is not None and config is not None:
+        notes.append(f"promo code {promo.code} is a stand-in of the real code's length "
+                     f"({config.length} characters after the prefix); the real one is "
+                     "issued when the message is sent")
+    if verdict.variant is not None:
+        notes.append(f"A/B arm: {verdict.variant}")
+    return Preview(verdict, message, notes)
+
+
+def _as_sent(loaded: LoadedConfig, campaign: str, message: RenderedMessage,
+             tracked: Any) -> list[str]:
+    """An SMS or a push is measured as it goes out, with its links tracked (the billed
+    length, the payload size), and checked against the channel's send-time limit."""
+    if message.channel not in ("sms", "push"):
+        return []
+    sent = tracked() if loaded.config.campaigns[campaign].tracks_clicks else message
+    lines = []
+    if sent.data.get("preview_lines") != message.data.get("preview_lines"):
+        lines.append("as sent, with its links tracked: "
+                     + " ".join(str(x) for x in sent.data.get("preview_lines", [])[:1]))
+    skip = loaded.channel_settings[message.channel].send_time_skip(sent)
+    if skip:
+        lines.append(f"run-once would skip it at send time: {skip}")
+    return lines
 
 
 def _pick_address(conn: Any, loaded: LoadedConfig, campaign: str, customer_id: str,

@@ -75,6 +75,7 @@ BAD_VALUES: dict[str, str] = {
     "--active": "forever",
     "--campaign": "no_such_campaign",
     "--mde": "lots",
+    "--render-limit": "none",
 }
 
 # Values that are refused as data, not as usage: exit 1 as the README documents.

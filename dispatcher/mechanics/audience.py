@@ -16,17 +16,21 @@ from sqlalchemy import String, exists, false, literal, null, select
 
 from ..config.load import LoadedConfig
 from ..segments.sql import SegmentSQL
-from ..store.schema import orders
+from ..store.schema import customers, orders
 from .sequences import find_step, sequence_started
 from .triggers import default_subject, trigger_select
 
 
 def audience(loaded: LoadedConfig, campaign_name: str, step: str, seg: SegmentSQL,
-             now: datetime) -> Any:
-    """A subquery of (customer_id, subject), one row per customer."""
+             now: datetime, only: str | None = None) -> Any:
+    """A subquery of (customer_id, subject), one row per customer; ``only``: just that
+    customer, if they belong (``preview`` asks the planner about one customer)."""
     config = loaded.config
     campaign = config.campaigns[campaign_name]
-    ids = seg.select_ids(campaign.segment).subquery("segment_ids")
+    members = seg.select_ids(campaign.segment)
+    if only is not None:
+        members = members.where(customers.c.id == only)
+    ids = members.subquery("segment_ids")
     cid = ids.c.customer_id
     if campaign.trigger is not None:
         subjects = trigger_select(campaign.trigger, config.loyalty, now)

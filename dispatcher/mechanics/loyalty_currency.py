@@ -10,17 +10,19 @@ the orders; only when some tier has a ``spent`` threshold.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, distinct, func, select
+from sqlalchemy import Connection, distinct, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..config.errors import ConfigIssue
 from ..config.load import LoadedConfig
 from ..config.mechanics import LoyaltyConfig
-from ..planner import Funnel
 from ..store.existing import existing_engine
 from ..store.schema import orders
+
+if TYPE_CHECKING:
+    from ..plan_render import PlanRun
 
 log = logging.getLogger("dispatcher.mechanics")
 
@@ -79,10 +81,10 @@ def validate_warnings(loaded: LoadedConfig) -> list[ConfigIssue]:
     return [] if message is None else [_issue(loaded, message)]
 
 
-def plan_report(engine: Engine, loaded: LoadedConfig, campaign: str, scheduled_for: datetime,
-                now: datetime, funnel: Funnel) -> list[str]:
+def plan_report(run: PlanRun) -> list[str]:
     """The ``plan`` hook: for a campaign that keys on tiers, which orders they leave out."""
-    config = loaded.config.campaigns[campaign]
+    engine, loaded = run.engine, run.loaded
+    config = loaded.config.campaigns[run.campaign]
     keyed_on_tiers = config.once_per == "tier" or (
         config.trigger is not None and config.trigger.kind == "tier_reached")
     if not keyed_on_tiers or not any(t.spent is not None for t in loaded.config.loyalty.tiers):

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from ..config.load import LoadedConfig
+from ..config.mechanics import PromoConfig
+from ..config.models import CampaignConfig
 from ..store.schema import carts
 from .promo import Promo, PromoRequest, ensure_codes
 from .sequences import find_step
@@ -27,25 +29,42 @@ def issue_promos(engine: Engine, loaded: LoadedConfig, sendable: Sequence[Any],
     requests = []
     for row in sendable:
         campaign = campaigns.get(row.campaign)
-        if campaign is None or campaign.promo is None:
-            continue
-        step = find_step(campaign, row.step) if row.step else None
-        if step is not None and not step.promo:
+        config = promo_config(campaign, row.step or "") if campaign is not None else None
+        if config is None:
             continue
         requests.append(PromoRequest(int(row.id), row.campaign, row.step or "",
-                                     row.customer_id, campaign.promo))
+                                     row.customer_id, config))
     if not requests:
         return {}
     with engine.begin() as conn:
         return ensure_codes(conn, requests, now)
 
 
-def sample_promo(loaded: LoadedConfig, campaign: str, now: datetime) -> Promo | None:
-    """For previews, test sends and validate: obviously not a real code, never stored."""
-    config = loaded.config.campaigns[campaign].promo
+def promo_config(campaign: CampaignConfig, step: str) -> PromoConfig | None:
+    """The code a message of this campaign (step) carries, if any."""
+    found = find_step(campaign, step) if step else None
+    if campaign.promo is None or (found is not None and not found.promo):
+        return None
+    return campaign.promo
+
+
+def sample_promo(loaded: LoadedConfig, campaign: str, now: datetime,
+                 step: str = "") -> Promo | None:
+    """For previews, test sends, validate and plan: obviously not a real code, never
+    stored, of the real code's length (``X`` is one GSM-7 character, like every letter
+    and digit of a code's alphabet, so an SMS is measured in its real length); issued
+    ``now`` (the moment the message would be sent)."""
+    config = promo_config(loaded.config.campaigns[campaign], step)
     if config is None:
         return None
     return Promo(config.prefix + "X" * config.length, now + config.valid_for, config.discount)
+
+
+def describe_stand_in(config: PromoConfig) -> str:
+    """How a stand-in code is described to the person reading a preview or a plan."""
+    prefix = f"{config.prefix} + " if config.prefix else ""
+    return (f"promo codes are stand-ins of the real length ({prefix}{config.length} "
+            f"characters); the real ones are issued when the messages are sent")
 
 
 def newest_carts(conn: Connection, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
