@@ -359,7 +359,7 @@ COMMAND_MODULES: list[str] = [
 # under its funnel (SMS segments and cost, push payload sizes, loyalty currencies, ...).
 PLAN_REPORTS: list[str] = ["dispatcher.sms_estimate:plan_report",
                            "dispatcher.push_estimate:plan_report",
-                           "dispatcher.mechanics.loyalty_currency:plan_report"]
+                           "dispatcher.plan_loyalty:plan_report"]
 
 
 def _attr(path: str):

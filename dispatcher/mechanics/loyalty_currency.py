@@ -1,4 +1,5 @@
-"""Which orders the loyalty tiers leave out: a warning for ``validate`` and ``plan``.
+"""Which orders the loyalty tiers leave out: a warning for ``validate`` and
+``plan`` (plan_loyalty.py).
 
 Tier spend counts only orders in ``loyalty.currency`` (there is no exchange-rate
 table), so a shop that also sells in another currency should hear how many orders
@@ -10,7 +11,6 @@ the orders; only when some tier has a ``spent`` threshold.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, distinct, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,13 +21,10 @@ from ..config.mechanics import LoyaltyConfig
 from ..store.existing import existing_engine
 from ..store.schema import orders
 
-if TYPE_CHECKING:
-    from ..plan_render import PlanRun
-
 log = logging.getLogger("dispatcher.mechanics")
 
 
-def _orders_by_currency(conn: Connection) -> dict[str, tuple[int, int]]:
+def orders_by_currency(conn: Connection) -> dict[str, tuple[int, int]]:
     """Currency -> (orders, customers)."""
     query = select(orders.c.currency, func.count(), func.count(distinct(orders.c.customer_id))
                    ).group_by(orders.c.currency)
@@ -58,7 +55,7 @@ def currency_warning(loyalty: LoyaltyConfig, by_currency: dict[str, tuple[int, i
             f"{loyalty.currency} (no exchange rates are applied)")
 
 
-def _issue(loaded: LoadedConfig, message: str) -> ConfigIssue:
+def located_issue(loaded: LoadedConfig, message: str) -> ConfigIssue:
     path = ("loyalty", "currency") if loaded.config.loyalty.currency else ("loyalty",)
     return ConfigIssue(loaded.doc.locate(path), ".".join(path), message, severity="warning")
 
@@ -72,23 +69,10 @@ def validate_warnings(loaded: LoadedConfig) -> list[ConfigIssue]:
         return []
     try:
         with engine.connect() as conn:
-            message = currency_warning(loaded.config.loyalty, _orders_by_currency(conn))
+            message = currency_warning(loaded.config.loyalty, orders_by_currency(conn))
     except SQLAlchemyError as exc:  # validate must work without a reachable database
         log.warning("could not read the orders' currencies: %s", type(exc).__name__)
         return []
     finally:
         engine.dispose()
-    return [] if message is None else [_issue(loaded, message)]
-
-
-def plan_report(run: PlanRun) -> list[str]:
-    """The ``plan`` hook: for a campaign that keys on tiers, which orders they leave out."""
-    engine, loaded = run.engine, run.loaded
-    config = loaded.config.campaigns[run.campaign]
-    keyed_on_tiers = config.once_per == "tier" or (
-        config.trigger is not None and config.trigger.kind == "tier_reached")
-    if not keyed_on_tiers or not any(t.spent is not None for t in loaded.config.loyalty.tiers):
-        return []
-    with engine.connect() as conn:
-        message = currency_warning(loaded.config.loyalty, _orders_by_currency(conn))
-    return [] if message is None else [str(_issue(loaded, message))]
+    return [] if message is None else [located_issue(loaded, message)]
