@@ -1,4 +1,5 @@
-"""The machine and the reference peers: description, smtp-sink, a throwaway PostgreSQL."""
+"""The machine and the reference peers: description, smtp-sink, a throwaway PostgreSQL
+(tests/support, shared with the test suite)."""
 
 from __future__ import annotations
 
@@ -6,27 +7,14 @@ import contextlib
 import os
 import platform
 import shutil
-import socket
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.support.ports import free_port, wait_port
+from tests.support.postgres import PostgresServer, find_bindir
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+__all__ = ["free_port", "machine", "postgres", "smtp_sink", "wait_port"]
 
 
 def machine() -> str:
@@ -80,36 +68,18 @@ def _sink_user() -> str:
     return "nobody" if os.geteuid() == 0 else (os.environ.get("USER") or "nobody")
 
 
-def _as_postgres(cmd: list[str]) -> list[str]:
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return cmd
-
-
-def _pg_bin(name: str) -> str:
-    return shutil.which(name) or f"/usr/local/bin/{name}"
-
-
 @contextlib.contextmanager
 def postgres() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster (initdb + pg_ctl) on 127.0.0.1; yields its URL."""
-    root = Path(tempfile.mkdtemp(prefix="dispatcher-bench-pg-"))
-    data = root / "data"
-    port = free_port()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-    subprocess.run(_as_postgres([_pg_bin("initdb"), "-D", str(data), "-U", "bench",
-                                 "--auth=trust", "-E", "UTF8", "--no-sync"]),
-                   check=True, stdout=subprocess.DEVNULL)
-    options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={root} "
-               "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-               "-c shared_buffers=512MB -c work_mem=64MB -c max_wal_size=4GB")
-    subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-o", options,
-                                 "-l", str(root / "log"), "-w", "start"]),
-                   check=True, stdout=subprocess.DEVNULL)
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (the suite's own, tuned for bulk
+    loads); yields its URL."""
+    bindir = find_bindir()
+    if bindir is None:
+        raise RuntimeError("no PostgreSQL server binaries (initdb) found")
+    server = PostgresServer(bindir, {"synchronous_commit": "off", "full_page_writes": "off",
+                                     "shared_buffers": "512MB", "work_mem": "64MB",
+                                     "max_wal_size": "4GB"})
+    server.start()
     try:
-        yield f"postgresql+psycopg://bench@127.0.0.1:{port}/postgres"
+        yield server.url()
     finally:
-        subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast",
-                                     "stop"]), check=False, stdout=subprocess.DEVNULL)
-        shutil.rmtree(root, ignore_errors=True)
+        server.stop()

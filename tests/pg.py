@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server for the test session (initdb + pg_ctl).
+"""The PostgreSQL fixtures: a throwaway server for the session (tests/support/postgres.py).
 
 Found on PATH or under /usr/lib/postgresql/*/bin. When the tests run as root the
 server runs as the ``postgres`` user (PostgreSQL refuses to run as root), with a
@@ -9,81 +9,15 @@ DISPATCHER_REQUIRE_POSTGRES=1 (CI), which turns that into a failure.
 
 from __future__ import annotations
 
-import glob
-import itertools
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .shop import Shop
-from .smtp_server import free_port
-
-_counter = itertools.count()
-
-
-def _bindir() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(candidates[-1]).parent if candidates else None
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return args
-    runuser = shutil.which("runuser")
-    if runuser:
-        return [runuser, "-u", "postgres", "--", *args]
-    return ["su", "postgres", "-c", " ".join(args)]
-
-
-class PostgresServer:
-    def __init__(self, bindir: Path) -> None:
-        self.bindir = bindir
-        self.root = Path(tempfile.mkdtemp(prefix="dispatcher-pg-"))
-        self.data = self.root / "data"
-        self.port = free_port()
-
-    def _run(self, *args: str) -> None:
-        subprocess.run(_as_postgres([str(a) for a in args]), check=True,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
-
-    def start(self) -> None:
-        os.chmod(self.root, 0o755)
-        self.data.mkdir()
-        if os.geteuid() == 0:
-            shutil.chown(self.data, "postgres", "postgres")
-        self._run(self.bindir / "initdb", "-D", str(self.data), "-U", "postgres",
-                  "--auth=trust", "-E", "UTF8", "--no-sync")
-        self._run(self.bindir / "pg_ctl", "-D", str(self.data), "-w", "-t", "60",
-                  "-l", str(self.data / "server.log"), "-o",
-                  f"-h 127.0.0.1 -p {self.port} -k {self.data} -c fsync=off "
-                  f"-c max_connections=200", "start")
-
-    def stop(self) -> None:
-        try:
-            self._run(self.bindir / "pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
-
-    def new_database(self) -> str:
-        """A fresh, empty database; its SQLAlchemy URL."""
-        import psycopg
-
-        name = f"t{os.getpid()}_{next(_counter)}"
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres",
-                             autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return self.url(name)
+from .support.postgres import PostgresServer, find_bindir
 
 
 def _unavailable(reason: str) -> None:
@@ -94,7 +28,7 @@ def _unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    bindir = _bindir()
+    bindir = find_bindir()
     if bindir is None:
         _unavailable("no PostgreSQL server binaries (initdb) found")
         return

@@ -3,7 +3,6 @@ served by uvicorn on loopback, and small readers of the store."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from dispatcher.web.app import WebState, create_app
 
 from .shop import Shop
 from .smtp_server import email_channel
+from .support.ports import free_port
 
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
@@ -95,12 +95,6 @@ def web_state(shop: Shop) -> WebState:
 
     loaded = load(str(shop.config_path))
     return WebState(loaded, open_store(loaded), {})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

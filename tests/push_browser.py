@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from .smtp_server import free_port
+from .support.ports import free_port
 
 
 def chromium_path() -> str | None:

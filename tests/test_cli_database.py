@@ -13,7 +13,7 @@ import pytest
 
 from .cli_run import run_cli
 from .shop import Shop
-from .smtp_server import free_port
+from .support.ports import free_port
 
 SECRET = "s3cr3t-Pa55word"
 

@@ -13,7 +13,8 @@ import pytest
 
 from .daemon_peers import Output, SinkHandler, build_shop, start, states, wait_until
 from .shop import Shop
-from .smtp_server import RecordingHandler, SMTPServer, free_port
+from .smtp_server import RecordingHandler, SMTPServer
+from .support.ports import free_port
 
 
 def plan_without_sending(shop: Shop) -> None:

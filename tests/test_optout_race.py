@@ -33,7 +33,8 @@ from dispatcher.store.schema import addresses, outbox
 
 from .daemon_peers import Output, SinkHandler, build_shop, start, states, wait_until
 from .shop import Shop
-from .smtp_server import SMTPServer, free_port
+from .smtp_server import SMTPServer
+from .support.ports import free_port
 
 RECIPIENTS = 320
 

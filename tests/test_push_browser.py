@@ -27,7 +27,7 @@ from .push_browser import AppServer, ShopSite, chromium_path
 from .push_service import PushService
 from .push_shop import setup_shop
 from .shop import Shop
-from .smtp_server import free_port
+from .support.ports import free_port
 
 STUB_PUSH_MANAGER = """
 (() => {

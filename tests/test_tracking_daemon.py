@@ -21,7 +21,8 @@ import pytest
 from .daemon_peers import Output, start, wait_until
 from .push_browser import chromium_path
 from .shop import Shop
-from .smtp_server import SMTPServer, free_port
+from .smtp_server import SMTPServer
+from .support.ports import free_port
 from .tracking_peers import (
     campaign,
     click_rows,
