@@ -101,7 +101,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                "delivered_at"),
     "carts": ("id", "customer_id", "updated_at", "total", "currency", "items"),
 }
-SHOP_TABLES = tuple(COLUMNS)  # what generate() writes
 
 
 def _hash(channel: str, address: str) -> str:
@@ -223,10 +222,7 @@ def existing(engine: Engine, prefix: str) -> int:
 
 def generate(engine: Engine, spec: SynthSpec,
              progress: Callable[[int], None] | None = None) -> SynthCounts:
-    """Write the synthetic shop into ``engine`` (schema must exist) and refresh the
-    planner statistics of its tables."""
-    from .store.stats import refresh_statistics
-
+    """Write the synthetic shop into ``engine`` (schema must exist) and ANALYZE it."""
     now = spec.now or utcnow().replace(second=0, microsecond=0)
     writer = _PostgresWriter(engine) if engine.dialect.name == "postgresql" \
         else _SQLiteWriter(engine)
@@ -237,9 +233,9 @@ def generate(engine: Engine, spec: SynthSpec,
             total.add(block.counts())
             if progress:
                 progress(len(block.customers))
+        writer.finish()
     finally:
         writer.close()
-    refresh_statistics(engine, SHOP_TABLES)
     return total
 
 
@@ -259,6 +255,10 @@ class _SQLiteWriter:
                 cols = COLUMNS[table]
                 cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) "
                                 f"VALUES ({', '.join('?' for _ in cols)})", rows)
+        self._conn.commit()
+
+    def finish(self) -> None:
+        self._conn.execute("ANALYZE")
         self._conn.commit()
 
     def close(self) -> None:
@@ -302,6 +302,11 @@ class _PostgresWriter:
                 with cur.copy(f"COPY {table} ({', '.join(COLUMNS[table])}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
+        self._conn.commit()
+
+    def finish(self) -> None:
+        with self._conn.cursor() as cur:
+            cur.execute("ANALYZE")
         self._conn.commit()
 
     def close(self) -> None:

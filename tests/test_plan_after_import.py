@@ -91,18 +91,3 @@ def test_plan_after_import_joins_customers_and_orders_without_a_nested_loop(
     assert not loops, "nested loop over customers x orders: " + re.sub(
         r"\s+", " ", json.dumps(loops[0], default=str))[:600]
 
-
-def test_import_leaves_statistics_on_sqlite_too(shop: Shop) -> None:
-    # SQLite's planner reads sqlite_stat1 to pick indexes; an import fills it.
-    shop.write_config("email: {}", SEGMENTS, CAMPAIGNS)
-    shop.copy_templates("win_back")
-    people = [{"id": f"c{n}", "email": f"c{n}@example.com", "email_consent": "yes"}
-              for n in range(50)]
-    shop.cli("import", "customers", str(shop.csv("customers.csv", people)))
-    engine = create_engine(shop.db_url())
-    try:
-        with engine.connect() as conn:
-            analysed = set(conn.execute(text("SELECT tbl FROM sqlite_stat1")).scalars())
-    finally:
-        engine.dispose()
-    assert {"customers", "addresses"} <= analysed

@@ -4,9 +4,9 @@ A table filled in one go has no statistics until autovacuum gets to it (a minute
 more, and never inside the transaction that filled it). Until then PostgreSQL guesses a
 few rows per table and plans the segment query as a nested loop over customers x orders:
 64-86 s for 20,000 customers and 644 s for 40,000 instead of about 1.5 s (issue 19).
-Every bulk writer (import, the synthetic shop behind ``demo``, bounce files, a plan of
-BULK_ROWS rows or more) calls ``refresh_statistics`` after it commits, with the tables
-it wrote.
+Every bulk writer (import, bounce files, a plan of BULK_ROWS rows or more) calls
+``refresh_statistics`` after it commits, with the tables it wrote; the synthetic shop
+behind ``demo`` and the benchmarks runs ANALYZE itself (dispatcher/synth.py).
 """
 
 from __future__ import annotations
@@ -21,27 +21,19 @@ from .schema import metadata
 # does not pay for it; autovacuum catches up with small changes).
 BULK_ROWS = 10_000
 
-# SQLite: sample this many index entries per index instead of reading them all, so the
-# refresh costs milliseconds at any size (its planner only needs the rough shape).
-SQLITE_ANALYSIS_LIMIT = 2000
-
 
 def refresh_statistics(engine: Engine, tables: Iterable[str]) -> None:
-    """ANALYZE ``tables`` (names of the store's tables), in a transaction of its own."""
+    """ANALYZE ``tables`` (names of the store's tables) on PostgreSQL, in a transaction of
+    its own. On SQLite nothing: it never refreshes statistics by itself, so a snapshot
+    taken after an import would go stale as orders arrive one by one and mislead its
+    planner later; without statistics its planner's heuristics serve this schema well."""
     names = sorted(set(tables))
     unknown = [name for name in names if name not in metadata.tables]
     if unknown:  # names go into the statement: only the schema's own
         raise ValueError(f"not a table of the store: {', '.join(unknown)}")
     if not names:
         return
+    if engine.dialect.name != "postgresql":
+        return
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"ANALYZE {', '.join(names)}")
-            return
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql(f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}")
-            try:
-                for name in names:
-                    conn.exec_driver_sql(f"ANALYZE {name}")
-            finally:
-                conn.exec_driver_sql("PRAGMA analysis_limit=0")
+        conn.exec_driver_sql(f"ANALYZE {', '.join(names)}")
