@@ -44,10 +44,10 @@ def _clock() -> Clock:
 
 
 def _now(at: str | None) -> datetime:
-    from .importer.rows import parse_timestamp
-
     if at is None:
         return _clock()()
+    from .importer.rows import parse_timestamp  # the importer's models: only for --at
+
     parsed = parse_timestamp(at)
     assert parsed is not None
     return parsed

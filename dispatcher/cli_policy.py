@@ -49,6 +49,7 @@ def import_bounces(file: Path, config: ConfigOption = None,
     from .app import open_store
     from .importer.read import FileError, detect_format, read_rows
     from .policy.bounces import Bounce, record_bounces
+    from .store.stats import refresh_statistics
 
     if not file.is_file():
         fail(f"{file}: no such file")
@@ -68,6 +69,7 @@ def import_bounces(file: Path, config: ConfigOption = None,
     engine = open_store(loaded)
     with engine.begin() as conn:
         result = record_bounces(conn, events, loaded.config.bounces, f"file {file.name}", now)
+    refresh_statistics(engine, ("bounces", "suppressions"))
     console.print(f"recorded {result.recorded} bounce(s); {result.suppressed} address(es) "
                   f"suppressed")
 

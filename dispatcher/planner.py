@@ -50,6 +50,7 @@ from .segments.sql import SegmentSQL
 from .store.addressable import usable_address
 from .store.db import utcnow
 from .store.schema import addresses, outbox, runs
+from .store.stats import BULK_ROWS, refresh_statistics
 
 # Plus "capped:<which> <max>/<window>" (dispatcher.policy.caps).
 SKIP_REASONS = ("no_address", "opted_out", "no_consent", "suppressed", "topic_opted_out",
@@ -240,6 +241,8 @@ def plan_run(engine: Engine, loaded: LoadedConfig, campaign_name: str,
         funnel = _count_run(conn, run_id)
         conn.execute(update(runs).where(runs.c.id == run_id)
                      .values(status="planned", funnel=funnel.as_dict()))
+    if funnel.segment - funnel.already_sent >= BULK_ROWS:  # the sender's claims plan on it
+        refresh_statistics(engine, ("outbox",))
     return PlanResult(campaign_name, run_id, scheduled_for, True, funnel, step)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 
 from ..store.db import utcnow
 from ..store.schema import customers
+from ..store.stats import refresh_statistics
 from .limits import quote
 from .read import (
     ATTRIBUTE_PREFIX,
@@ -33,7 +34,7 @@ from .read import (
     read_rows,
 )
 from .rows import ROW_MODELS
-from .write import WRITERS
+from .write import TOUCHED, WRITERS
 
 CHUNK = 2000
 
@@ -218,6 +219,8 @@ def import_file(engine: Engine, kind: str, path: Path, *, fmt: str | None = None
             writer(conn, _last_wins(chunk), now)
             if progress:
                 progress(len(chunk))
+    # A plan right after an import must not run on a fresh table's guesses.
+    refresh_statistics(engine, TOUCHED[kind])
     if rejected and rejects is not None:
         _write_rejects(rejects, rejected)
         report.rejects_path = rejects

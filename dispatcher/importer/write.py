@@ -114,3 +114,10 @@ WRITERS: dict[str, Writer] = {
     "orders": write_orders,
     "carts": write_carts,
 }
+
+# The tables each writer fills, whose planner statistics an import refreshes.
+TOUCHED: dict[str, tuple[str, ...]] = {
+    "customers": ("customers", "addresses", "consent_events", "suppressions"),
+    "orders": ("orders", "promo_codes"),
+    "carts": ("carts",),
+}

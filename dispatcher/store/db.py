@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from ..experiments.hashing import register_sqlite_functions
@@ -118,17 +118,52 @@ class OutdatedDatabase(RuntimeError):
     """The database says it is at the newest revision but lacks tables of it."""
 
 
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.M)
+
+
+def _head_revision() -> str | None:
+    """The newest revision id, read from the revision files' own lines (no Alembic import:
+    it costs a command a noticeable share of its start-up); None when not plain."""
+    revisions: dict[str, str | None] = {}
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        rev, down = found.get("revision", ""), found.get("down_revision", "None")
+        if not re.fullmatch(r"['\"][\w-]+['\"]", rev) or not re.fullmatch(
+                r"None|['\"][\w-]+['\"]", down):
+            return None  # a merge revision or anything unusual: let Alembic decide
+        revisions[rev.strip("'\"")] = None if down == "None" else down.strip("'\"")
+    heads = set(revisions) - set(revisions.values())
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(conn: Connection) -> bool:
+    from sqlalchemy.exc import DBAPIError
+
+    head = _head_revision()
+    if head is None:
+        return False
+    try:
+        with conn.begin_nested():  # a missing table must not spoil the transaction
+            versions = set(conn.exec_driver_sql(
+                "SELECT version_num FROM alembic_version").scalars())
+    except DBAPIError:
+        return False
+    return versions == {head}
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
-    from alembic import command
     from sqlalchemy import inspect
 
     from .schema import metadata
 
-    cfg = _alembic_config(engine)
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        if not _at_head(conn):  # Alembic only when there is something to do
+            from alembic import command
+
+            cfg = _alembic_config(engine)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
         # Until the first release the schema is one revision that grows: a database made
         # by an older pre-release build claims "head" yet misses tables. Say so plainly
         # instead of failing later with "no such table".
