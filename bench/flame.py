@@ -45,15 +45,15 @@ STAGES: dict[str, tuple[str, ...]] = {
     "  of which aiosmtplib sendmail": ("sendmail (aiosmtplib/smtp.py",),
     "  of which building the bytes (email_fast)": ("message_bytes (channels/email_fast.py",),
     "claim + prepare + render a batch (worker thread)": (
-        "claim (dispatcher/outbox/ledger.py", "prepare (dispatcher/send_prepare.py"),
+        "claim (dispatcher/outbox/ledger.py", "prepare (dispatcher/send/prepare.py"),
     "  of which send-time checks (policy, promos, carts)": (
         "check_at_send (", "issue_promos (", "newest_carts (", "expired_campaigns ("),
     "  of which customers + order stats": ("load_customers (", "load_stats ("),
-    "  of which rendering (context, links, Jinja)": ("build (dispatcher/messages.py",),
+    "  of which rendering (context, links, Jinja)": ("build (dispatcher/message/builder.py",),
     "  of which Jinja Template.render": ("render (jinja2/environment.py",),
     "record outcomes + start marks (one commit per group)": (
         "commit (dispatcher/outbox/ledger.py",),
-    "plan (INSERT ... SELECT)": ("plan_run (dispatcher/planner.py",),
+    "plan (INSERT ... SELECT)": ("plan_run (dispatcher/plan/planner.py",),
     "start-up (imports; outside the timed part)": ("_call_with_frames_removed (<frozen",),
 }
 

@@ -51,8 +51,8 @@ def export_csv(engine: Engine, folder: Path) -> tuple[Path, Path]:
 
 
 def measure(admin_url: str, customers: int, work: Path) -> dict[str, Any]:
+    from dispatcher.demo.synth import SynthSpec, generate
     from dispatcher.store.db import make_engine, migrate
-    from dispatcher.synth import SynthSpec, generate
 
     from .plan_ratio import measure as plan_vs_hand
 

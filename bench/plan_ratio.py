@@ -15,7 +15,7 @@ from sqlalchemy import Engine, insert, text
 
 from dispatcher.app import latest_fire_time
 from dispatcher.config.load import LoadedConfig, load_config
-from dispatcher.planner import plan_run
+from dispatcher.plan.planner import plan_run
 from dispatcher.store.schema import runs
 
 # The hand-written side writes into a table shaped and indexed like the outbox (the
@@ -107,7 +107,7 @@ def _reset(engine: Engine, now: datetime) -> int:
 
 
 def _hand(engine: Engine, run_id: int, scheduled_for: datetime, now: datetime) -> float:
-    # the once_per: 30d key, as dispatcher.dedupe spells it
+    # the once_per: 30d key, as dispatcher.plan.dedupe spells it
     bucket = int(scheduled_for.timestamp() // timedelta(days=30).total_seconds())
     params = {"cutoff": now - timedelta(days=90), "window": now - timedelta(days=30),
               "cap_from": now - timedelta(days=7),
@@ -144,7 +144,7 @@ def _difference(engine: Engine) -> tuple[int, int, int]:
 
 def measure(engine: Engine, config: Path, repeat: int = 2) -> dict[str, Any]:
     """Alternate hand / plan ``repeat`` times on the same data; keep the best of each."""
-    from dispatcher.store.db import utcnow
+    from dispatcher.clock import utcnow
 
     loaded = load_config(config)
     hand_times, plan_times = [], []

@@ -58,8 +58,8 @@ campaigns:
 
 def _run(work: Path, channel: str, messages: int, meter: Meter,
          run_json: Callable[..., dict[str, Any]]) -> None:
+    from dispatcher.demo.synth import SynthSpec, generate
     from dispatcher.store.db import make_engine, migrate
-    from dispatcher.synth import SynthSpec, generate
 
     folder = work / f"rate-{channel}-{meter.inject_after or 0}"
     shutil.rmtree(folder, ignore_errors=True)

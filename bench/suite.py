@@ -84,8 +84,8 @@ def run_json(args: list[str], env: dict[str, str] | None = None) -> dict[str, An
 
 
 def synth_sqlite(path: Path, customers: int, seed: int = 42) -> Path:
+    from dispatcher.demo.synth import SynthSpec, generate
     from dispatcher.store.db import make_engine, migrate
-    from dispatcher.synth import SynthSpec, generate
 
     if path.exists():
         return path
@@ -244,8 +244,8 @@ def profile_pipeline(base: Path, folder: Path, config: Path) -> list[str]:
 def plan_ratio(work: Path, sizes: Sizes, pg_url: str | None) -> list[Result]:
     from sqlalchemy import text
 
+    from dispatcher.demo.synth import SynthSpec, generate
     from dispatcher.store.db import make_engine, migrate
-    from dispatcher.synth import SynthSpec, generate
 
     from .plan_ratio import measure
 
@@ -385,10 +385,11 @@ def scaleout_ratio(work: Path, sizes: Sizes, pg_url: str) -> list[Result]:
     from sqlalchemy import text
 
     from dispatcher.app import latest_fire_time
+    from dispatcher.clock import utcnow
     from dispatcher.config.load import load_config
-    from dispatcher.planner import plan_run
-    from dispatcher.store.db import make_engine, migrate, utcnow
-    from dispatcher.synth import SynthSpec, generate
+    from dispatcher.demo.synth import SynthSpec, generate
+    from dispatcher.plan.planner import plan_run
+    from dispatcher.store.db import make_engine, migrate
 
     customers = math.ceil(sizes.scaleout / REACH)
     log(f"ratio 5: 2 processes vs 1 on PostgreSQL, ~{sizes.scaleout} messages, "
@@ -455,10 +456,11 @@ def scaleout_cpu_ratio(work: Path, sizes: Sizes, pg_url: str) -> list[Result]:
     from sqlalchemy import text
 
     from dispatcher.app import latest_fire_time
+    from dispatcher.clock import utcnow
     from dispatcher.config.load import load_config
-    from dispatcher.planner import plan_run
-    from dispatcher.store.db import make_engine, migrate, utcnow
-    from dispatcher.synth import SynthSpec, generate
+    from dispatcher.demo.synth import SynthSpec, generate
+    from dispatcher.plan.planner import plan_run
+    from dispatcher.store.db import make_engine, migrate
 
     n = sizes.scaleout_processes
     customers = math.ceil(sizes.pipeline / REACH)

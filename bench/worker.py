@@ -55,10 +55,10 @@ def pipeline(config: str, campaign: str, log_sends: bool = True,
              start_ahead: int | None = None) -> dict[str, Any]:
     """What `dispatcher run-once CAMPAIGN` does, with plan and send timed apart."""
     from dispatcher.app import latest_fire_time, open_channels, open_store
+    from dispatcher.clock import utcnow
     from dispatcher.config.load import load_config
-    from dispatcher.planner import plan_run
-    from dispatcher.sender import Sender, SenderOptions
-    from dispatcher.store.db import utcnow
+    from dispatcher.plan.planner import plan_run
+    from dispatcher.send.sender import Sender, SenderOptions
     from dispatcher.store.schema import outbox
 
     loaded = load_config(config)
@@ -91,10 +91,10 @@ def prebuilt_messages(config: str, count: int) -> list[tuple[str, bytes]]:
     """Real campaign messages (same templates, same bytes builder), built before the clock."""
     from channels.base import Recipient, RenderedMessage
     from channels.email_fast import message_bytes
-    from dispatcher.compose import compose
     from dispatcher.config.load import load_config
-    from dispatcher.context import SAMPLE_CUSTOMERS, build_context
-    from dispatcher.templating import TemplateRenderer
+    from dispatcher.render.compose import compose
+    from dispatcher.render.context import SAMPLE_CUSTOMERS, build_context
+    from dispatcher.render.templating import TemplateRenderer
 
     loaded = load_config(config)
     campaign = loaded.config.campaigns["win_back"]

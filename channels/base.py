@@ -5,7 +5,7 @@ the database, caps or opt-outs (the sender does), validates its own settings,
 and never prints a secret.
 
 When ``send`` raises, the adapter's pure ``classify`` says what the sender must *do*;
-one retry policy (``dispatcher.retry``) obeys it, the same way for every channel::
+one retry policy (``dispatcher.send.retry``) obeys it, the same way for every channel::
 
     Outcome
     ├── Retry(reason, after)    nothing was delivered: try again (after ``after`` seconds
@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatcher.durations import Duration, Rate
+from channels.durations import Duration, Rate
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,10 @@ import aiosmtplib
 from aiosmtplib.response import SMTPResponse
 from aiosmtplib.typing import Default
 
-from .base import Channel, Fail, Gone, GoneAction, Outcome, RenderedMessage, Retry, Unknown
-from .email_fast import message_bytes
-from .email_mime import build_mime, message_id, sender_domain
-from .email_settings import EmailSettings
+from channels.base import Channel, Fail, Gone, GoneAction, Outcome, RenderedMessage, Retry, Unknown
+from channels.email_fast import message_bytes
+from channels.email_mime import build_mime, message_id, sender_domain
+from channels.email_settings import EmailSettings
 
 _ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 

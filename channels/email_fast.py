@@ -21,9 +21,9 @@ import os
 import time
 from functools import lru_cache
 
-from .base import RenderedMessage
-from .email_headers import MAX_LINE as _MAX_LINE
-from .email_headers import (
+from channels.base import RenderedMessage
+from channels.email_headers import MAX_LINE as _MAX_LINE
+from channels.email_headers import (
     PLAIN_ADDRESS,
     HeaderTooLong,
     fold_ascii,
@@ -31,8 +31,8 @@ from .email_headers import (
     parse_mailbox,
     unstructured,
 )
-from .email_headers import UNSAFE as _UNSAFE
-from .email_mime import build_mime, message_id, sender_domain
+from channels.email_headers import UNSAFE as _UNSAFE
+from channels.email_mime import build_mime, message_id, sender_domain
 
 
 class Unsupported(Exception):

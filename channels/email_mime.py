@@ -7,8 +7,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 
-from .base import RenderedMessage
-from .email_headers import PLAIN_ADDRESS, EncodedHeader, parse_mailbox
+from channels.base import RenderedMessage
+from channels.email_headers import PLAIN_ADDRESS, EncodedHeader, parse_mailbox
 
 
 def message_id(message: RenderedMessage, domain: str) -> str:

@@ -7,9 +7,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .base import Channel, ChannelSettings, Recipient, RenderedMessage, TemplateProblem, Templates
-from .email_settings import EmailSettings
-from .spec import ChannelSpec
+from channels.base import (
+    Channel,
+    ChannelSettings,
+    Recipient,
+    RenderedMessage,
+    TemplateProblem,
+    Templates,
+)
+from channels.email_settings import EmailSettings
+from channels.spec import ChannelSpec
 
 
 def _required(templates: Templates, folder: str, part: str, locale: str | None,
@@ -48,7 +55,7 @@ def _strip_html(html: str) -> str:
 
 
 def _build(settings: ChannelSettings, base_dir: Path) -> Channel:
-    from .email import EmailChannel
+    from channels.email import EmailChannel
 
     assert isinstance(settings, EmailSettings)
     return EmailChannel(settings)
@@ -56,7 +63,7 @@ def _build(settings: ChannelSettings, base_dir: Path) -> Channel:
 
 def _file_body(settings: ChannelSettings) -> Callable[[RenderedMessage], bytes]:
     """The file transport writes the .eml the SMTP transport would send."""
-    from .email_fast import message_bytes
+    from channels.email_fast import message_bytes
 
     assert isinstance(settings, EmailSettings)
     from_address = settings.from_address

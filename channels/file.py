@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from .base import Channel, Fail, Outcome, RenderedMessage, Retry
+from channels.base import Channel, Fail, Outcome, RenderedMessage, Retry
 
 
 def _json_body(message: RenderedMessage) -> bytes:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import email_spec, sms_spec, telegram_spec, webpush_spec
-from .base import Channel, ChannelSettings
-from .file import FileChannel
-from .spec import ChannelSpec
+from channels import email_spec, sms_spec, telegram_spec, webpush_spec
+from channels.base import Channel, ChannelSettings
+from channels.file import FileChannel
+from channels.spec import ChannelSpec
 
 SPECS: dict[str, ChannelSpec] = {
     spec.name: spec

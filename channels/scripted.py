@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
-from .base import Channel, Outcome, RenderedMessage, Unknown
+from channels.base import Channel, Outcome, RenderedMessage, Unknown
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from .base import Channel, Outcome, RenderedMessage
-from .sms_classify import SmsProviderError, classify_sms_error
-from .sms_settings import TWILIO_API, SmsSettings
+from channels.base import Channel, Outcome, RenderedMessage
+from channels.sms_classify import SmsProviderError, classify_sms_error
+from channels.sms_settings import TWILIO_API, SmsSettings
 
 # Set by the HTTP client inside the sending task, read by send() right after the call:
 # a context variable, so concurrent sends never see each other's headers.

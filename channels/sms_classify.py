@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from .base import Fail, Gone, GoneAction, Outcome, Retry, Unknown
+from channels.base import Fail, Gone, GoneAction, Outcome, Retry, Unknown
 
 SUPPRESS, INVALIDATE = GoneAction.SUPPRESS, GoneAction.INVALIDATE
 

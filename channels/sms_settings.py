@@ -7,10 +7,9 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from dispatcher.durations import Timeout
-
-from .base import ChannelSettings, RenderedMessage
-from .sms_segments import count_segments
+from channels.base import ChannelSettings, RenderedMessage
+from channels.durations import Timeout
+from channels.sms_segments import count_segments
 
 TWILIO_API = "https://api.twilio.com"
 

@@ -5,10 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .base import Channel, ChannelSettings, Recipient, RenderedMessage, TemplateProblem, Templates
-from .sms_segments import count_segments
-from .sms_settings import SmsSettings
-from .spec import ChannelSpec
+from channels.base import (
+    Channel,
+    ChannelSettings,
+    Recipient,
+    RenderedMessage,
+    TemplateProblem,
+    Templates,
+)
+from channels.sms_segments import count_segments
+from channels.sms_settings import SmsSettings
+from channels.spec import ChannelSpec
 
 
 def compose_sms(templates: Templates, folder: str, campaign: str, to: Recipient,
@@ -35,7 +42,7 @@ def check_sms(settings: ChannelSettings, message: RenderedMessage) -> str | None
 
 
 def _build(settings: ChannelSettings, base_dir: Path) -> Channel:
-    from .sms import SmsChannel
+    from channels.sms import SmsChannel
 
     assert isinstance(settings, SmsSettings)
     return SmsChannel(settings)

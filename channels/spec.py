@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .base import Channel, ChannelSettings, Recipient, RenderedMessage, Templates
+from channels.base import Channel, ChannelSettings, Recipient, RenderedMessage, Templates
 
 Composer = Callable[[Templates, str, str, Recipient, dict[str, Any]], RenderedMessage]
 Builder = Callable[[ChannelSettings, Path], Channel]

@@ -28,8 +28,8 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest, RequestData
 
-from .base import Channel, Fail, Gone, GoneAction, Outcome, RenderedMessage, Retry, Unknown
-from .telegram_settings import TelegramSettings
+from channels.base import Channel, Fail, Gone, GoneAction, Outcome, RenderedMessage, Retry, Unknown
+from channels.telegram_settings import TelegramSettings
 
 
 class _RedactTokens(logging.Filter):

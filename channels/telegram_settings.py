@@ -6,9 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from dispatcher.durations import Rate, Timeout
-
-from .base import ChannelSettings
+from channels.base import ChannelSettings
+from channels.durations import Rate, Timeout
 
 TELEGRAM_API = "https://api.telegram.org/bot"
 

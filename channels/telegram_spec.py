@@ -9,10 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .base import Channel, ChannelSettings, Recipient, RenderedMessage, TemplateProblem, Templates
-from .spec import ChannelSpec
-from .telegram_html import MAX_TEXT, inspect_html
-from .telegram_settings import TelegramSettings
+from channels.base import (
+    Channel,
+    ChannelSettings,
+    Recipient,
+    RenderedMessage,
+    TemplateProblem,
+    Templates,
+)
+from channels.spec import ChannelSpec
+from channels.telegram_html import MAX_TEXT, inspect_html
+from channels.telegram_settings import TelegramSettings
 
 
 def compose_telegram(templates: Templates, folder: str, campaign: str, to: Recipient,
@@ -53,7 +60,7 @@ def check_telegram(settings: ChannelSettings, message: RenderedMessage) -> str |
 
 
 def _build(settings: ChannelSettings, base_dir: Path) -> Channel:
-    from .telegram import TelegramChannel
+    from channels.telegram import TelegramChannel
 
     assert isinstance(settings, TelegramSettings)
     return TelegramChannel(settings)

@@ -32,12 +32,12 @@ import time
 import aiohttp
 from pywebpush import WebPusher, WebPushException
 
-from .base import Channel, Fail, Gone, GoneAction, Outcome, RenderedMessage, Retry, Unknown
-from .webpush_guard import PublicOnlyResolver, endpoint_guard
-from .webpush_hosts import Lookup, PushEndpointRefused
-from .webpush_payload import encode_payload
-from .webpush_settings import WebPushSettings
-from .webpush_vapid import VapidSigner, audience
+from channels.base import Channel, Fail, Gone, GoneAction, Outcome, RenderedMessage, Retry, Unknown
+from channels.webpush_guard import PublicOnlyResolver, endpoint_guard
+from channels.webpush_hosts import Lookup, PushEndpointRefused
+from channels.webpush_payload import encode_payload
+from channels.webpush_settings import WebPushSettings
+from channels.webpush_vapid import VapidSigner, audience
 
 # Logs name the push service's origin (fcm.googleapis.com, ...), never the endpoint:
 # an endpoint is a capability URL that identifies one browser.

@@ -23,7 +23,7 @@ from aiohttp import ClientRequest, ClientResponse
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.client_middlewares import ClientHandlerType, ClientMiddlewareType
 
-from .webpush_hosts import Lookup, PushHostPolicy, resolve_public, system_lookup
+from channels.webpush_hosts import Lookup, PushHostPolicy, resolve_public, system_lookup
 
 
 class PublicOnlyResolver(AbstractResolver):

@@ -14,8 +14,8 @@ import json
 import math
 from typing import Any
 
-from .base import Recipient, RenderedMessage, TemplateProblem, Templates
-from .webpush_settings import MAX_ENCRYPTED_BYTES
+from channels.base import Recipient, RenderedMessage, TemplateProblem, Templates
+from channels.webpush_settings import MAX_ENCRYPTED_BYTES
 
 # RFC 8188 aes128gcm as pywebpush sends it: a header of 16 salt + 4 record size + 1 key id
 # length + 65 key id, then records of at most 4096 bytes, each carrying a 16-byte tag and

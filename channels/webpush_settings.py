@@ -8,10 +8,9 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from dispatcher.durations import Duration, Timeout
-
-from .base import ChannelSettings, RenderedMessage
-from .webpush_hosts import UNSAFE_DEV_ENV, PushHostPolicy, dev_origin, valid_service_pattern
+from channels.base import ChannelSettings, RenderedMessage
+from channels.durations import Duration, Timeout
+from channels.webpush_hosts import UNSAFE_DEV_ENV, PushHostPolicy, dev_origin, valid_service_pattern
 
 # Push services keep an undelivered message at most four weeks (FCM's limit).
 MAX_TTL = timedelta(days=28)
@@ -53,7 +52,7 @@ class WebPushSettings(ChannelSettings):
     @classmethod
     def _parse_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            from .webpush_vapid import load_vapid
+            from channels.webpush_vapid import load_vapid
 
             try:
                 load_vapid(value.get_secret_value())

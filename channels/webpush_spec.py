@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Channel, ChannelSettings, RenderedMessage
-from .spec import ChannelSpec
-from .webpush_payload import HEADER_BYTES, PART, PER_RECORD_BYTES, compose_push
-from .webpush_settings import MAX_ENCRYPTED_BYTES, WebPushSettings
+from channels.base import Channel, ChannelSettings, RenderedMessage
+from channels.spec import ChannelSpec
+from channels.webpush_payload import HEADER_BYTES, PART, PER_RECORD_BYTES, compose_push
+from channels.webpush_settings import MAX_ENCRYPTED_BYTES, WebPushSettings
 
 
 def check_push(settings: ChannelSettings, message: RenderedMessage) -> str | None:
@@ -21,7 +21,7 @@ def check_push(settings: ChannelSettings, message: RenderedMessage) -> str | Non
 
 
 def _build(settings: ChannelSettings, base_dir: Path) -> Channel:
-    from .webpush import WebPushChannel
+    from channels.webpush import WebPushChannel
 
     assert isinstance(settings, WebPushSettings)
     return WebPushChannel(settings)

@@ -13,9 +13,8 @@ from sqlalchemy import Engine
 
 from channels.base import Channel
 from channels.registry import build_channel
-
-from .config.load import LoadedConfig, load_config
-from .store.db import open_engine
+from dispatcher.config.load import LoadedConfig, load_config
+from dispatcher.store.db import open_engine
 
 DEFAULT_CONFIG = "config.yaml"
 

@@ -22,11 +22,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
-from .store.db import utcnow
+
+def utcnow() -> datetime:
+    """Naive UTC: the one representation of time the store uses."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
 
 Clock = Callable[[], datetime]
 

@@ -27,7 +27,7 @@ import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, format_decimal, format_percent, get_currency_symbol
 
-from .money import Money, Percent, is_currency_code
+from dispatcher.money import Money, Percent, is_currency_code
 
 CATEGORIES = ("zero", "one", "two", "few", "many", "other")
 DEFAULT_LANGUAGE = "en"

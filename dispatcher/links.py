@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .signing import sign, unsign
+from dispatcher.signing import sign, unsign
 
 _DEV_SECRET = "dispatcher-development-secret-set-DISPATCHER_SECRET"
 

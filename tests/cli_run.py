@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from dispatcher.cli import app
+from dispatcher.cli.main import app
 
 # Commands that start a long-running service: a mistake that let them start would hang
 # an in-process run, so they run as a child process with a timeout.
@@ -23,7 +23,7 @@ def run_cli(args: list[str], cwd: Path, env: dict[str, str | None]) -> tuple[int
         child_env = {k: v for k, v in os.environ.items() if k not in env}
         child_env.update({k: v for k, v in env.items() if v is not None})
         result = subprocess.run(
-            [sys.executable, "-c", "from dispatcher.cli import main; main()", *args],
+            [sys.executable, "-c", "from dispatcher.cli.main import main; main()", *args],
             capture_output=True, text=True, cwd=cwd, timeout=120, env=child_env)
         return result.returncode, result.stdout, result.stderr
     outcome = CliRunner().invoke(app, args, env=env)

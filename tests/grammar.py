@@ -53,9 +53,7 @@ def check_shipped_templates(config: Path, counts: tuple[int, ...]) -> dict[str, 
     ``counts``; assert no wrong form; return how often each count met a counted noun."""
     from channels.base import Recipient
     from channels.registry import SPECS
-    from dispatcher.compose import compose
     from dispatcher.config.load import load_config
-    from dispatcher.context import CustomerView, OrderStats, build_context
     from dispatcher.experiments.render import (
         arms_to_render,
         override_subject,
@@ -65,8 +63,10 @@ def check_shipped_templates(config: Path, counts: tuple[int, ...]) -> dict[str, 
     from dispatcher.mechanics.checks import template_targets
     from dispatcher.mechanics.context import mechanics_context
     from dispatcher.mechanics.send_checks import SAMPLE_CART, sample_promo
-    from dispatcher.templating import TemplateRenderer
-    from dispatcher.validate import SAMPLE_ADDRESSES
+    from dispatcher.message.validate import SAMPLE_ADDRESSES
+    from dispatcher.render.compose import compose
+    from dispatcher.render.context import CustomerView, OrderStats, build_context
+    from dispatcher.render.templating import TemplateRenderer
 
     loaded = load_config(config)
     renderer = TemplateRenderer(loaded.templates)

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine
 from channels.webpush_hosts import UNSAFE_DEV_ENV as DEV_PUSH_ENV
 from channels.webpush_hosts import PushHostPolicy
 from channels.webpush_vapid import KeyPair, generate_key_pair
-from dispatcher.push_subscriptions import parse_subscription, save_subscription
+from dispatcher.push.subscriptions import parse_subscription, save_subscription
 
 from .push_service import PushService, Subscriber
 from .shop import Shop

@@ -10,7 +10,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from dispatcher.cli import app
+from dispatcher.cli.main import app
 from dispatcher.clock import Clock, current_clock, using_clock
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from contextlib import closing
 import pytest
 import typer.main
 
-from dispatcher.cli import app
+from dispatcher.cli.main import app
 
 from .cli_run import run_cli
 from .shop import Shop

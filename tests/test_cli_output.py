@@ -82,7 +82,7 @@ def test_tables_in_a_pipe_keep_long_campaign_names(shop: Shop, smtp: SMTPServer)
     assert any(LONG_NAME in line and "yes" in line for line in run_once.splitlines()), run_once
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     # A real pipe, as in `dispatcher status | tee status.log`.
-    result = subprocess.run([sys.executable, "-c", "from dispatcher.cli import main; main()",
+    result = subprocess.run([sys.executable, "-c", "from dispatcher.cli.main import main; main()",
                              "status", "--config", str(shop.config_path)],
                             capture_output=True, text=True, cwd=shop.folder, env=env,
                             timeout=120)

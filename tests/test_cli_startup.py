@@ -22,7 +22,7 @@ PLAN_NEEDS_NOT = [*CHANNEL_AND_WEB, "alembic", "dispatcher.importer"]
 PROBE = """
 import json, sys
 sys.argv = ["dispatcher", *json.loads(sys.argv[1])]
-from dispatcher.cli import main
+from dispatcher.cli.main import main
 try:
     main()
 except SystemExit as exc:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from dispatcher.app import latest_fire_time, load, open_store
 from dispatcher.daemon.missed import catch_up, fire_times_between
-from dispatcher.planner import plan_run
+from dispatcher.plan.planner import plan_run
 from dispatcher.store.schema import outbox, runs
 
 from .daemon_peers import build_shop

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select, update
 
 from dispatcher.app import load, open_store
-from dispatcher.sender import Sender
-from dispatcher.store.db import utcnow
+from dispatcher.clock import utcnow
+from dispatcher.send.sender import Sender
 from dispatcher.store.schema import outbox
 
 from .daemon_peers import build_shop, output_of, start

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from dispatcher.sender import backoff
+from dispatcher.send.sender import backoff
 from dispatcher.store.schema import outbox
 
 from .daemon_peers import SinkHandler, address, build_shop, rows, states

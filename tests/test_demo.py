@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from typer.testing import CliRunner
 
-from dispatcher.cli import app
+from dispatcher.cli.main import app
 from dispatcher.clock import Clock, clock_at, current_clock, using_clock
 from dispatcher.store.schema import addresses, customers, outbox
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.cli import app
+from dispatcher.cli.main import app
 
 from .shop import Shop
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from dispatcher.app import load
 from dispatcher.experiments.assign import assign
-from dispatcher.experiments.hashing import bucket_of, hash_prefix
+from dispatcher.store.bucket_hash import bucket_of, hash_prefix
 from dispatcher.store.schema import outbox, runs
 
 from .reports_shop import NOW, build, campaign_yaml, configure, engine, later, recipients

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
 from dispatcher.app import load, open_store
-from dispatcher.push_tokens import make_subscribe_token
+from dispatcher.push.tokens import make_subscribe_token
 from dispatcher.store.schema import (
     addresses,
     bounces,

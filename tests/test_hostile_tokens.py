@@ -18,7 +18,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from dispatcher.links import LinkClaims, make_token, verify_token
-from dispatcher.push_tokens import make_subscribe_token
+from dispatcher.push.tokens import make_subscribe_token
 from dispatcher.store.db import address_hash
 from dispatcher.store.schema import consent_events
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from dispatcher.app import open_channels, open_store
 from dispatcher.config.load import load_config
-from dispatcher.planner import plan_run
-from dispatcher.sender import Sender
+from dispatcher.plan.planner import plan_run
+from dispatcher.send.sender import Sender
 
 from .mechanics_peers import NOW, at, email_channel, outbox_rows, received, tick
 from .shop import Shop

@@ -123,7 +123,7 @@ def test_plan_previews_the_current_step_with_conversions_out(shop: Shop,
 
 def test_planning_a_sequence_without_a_step_plans_nobody(shop: Shop, smtp: SMTPServer) -> None:
     from dispatcher.app import open_store
-    from dispatcher.planner import plan_run
+    from dispatcher.plan.planner import plan_run
 
     build(shop, smtp)
     loaded = load_config(shop.config_path)

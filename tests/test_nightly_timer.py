@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from channels.durations import parse_duration
 from dispatcher.clock import clock_at
 from dispatcher.config.load import load_config
 from dispatcher.config.policy_models import SendWindow
-from dispatcher.durations import parse_duration
 from dispatcher.store.schema import outbox
 
 from .policy_peers import engine_of

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from dispatcher.optout_board import FORGOTTEN, SUPPRESSED, TOPIC_OPTED_OUT, Notes, OptOutBoard
+from dispatcher.policy.optout_board import (
+    FORGOTTEN,
+    SUPPRESSED,
+    TOPIC_OPTED_OUT,
+    Notes,
+    OptOutBoard,
+)
 
 
 class Clock:

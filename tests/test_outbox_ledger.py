@@ -12,8 +12,8 @@ from sqlalchemy import insert, select, update
 from dispatcher.app import load, open_store
 from dispatcher.outbox.ledger import Ledger, Record
 from dispatcher.outbox.reachable import skip_reason
-from dispatcher.outbox.states import OutboxStatus
 from dispatcher.store.schema import addresses, outbox, suppressions, topic_optouts
+from dispatcher.store.states import OutboxStatus
 
 from .daemon_peers import build_shop
 from .shop import Shop

@@ -21,7 +21,7 @@ def test_missing_tables_are_named_and_exit_2(shop: Shop) -> None:
         conn.execute(text("DROP TABLE promo_codes"))
     engine.dispose()
     result = subprocess.run(
-        [sys.executable, "-c", "from dispatcher.cli import main; main()",
+        [sys.executable, "-c", "from dispatcher.cli.main import main; main()",
          "plan", "hello", "--config", str(shop.config_path)],
         capture_output=True, text=True, cwd=shop.folder, timeout=60)
     assert result.returncode == 2, result.stderr

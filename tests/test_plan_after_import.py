@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import create_engine, func, select, text
 
 from dispatcher.app import load
-from dispatcher.planner import planned_rows
+from dispatcher.plan.planner import planned_rows
 
 from .shop import Shop
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from dispatcher.app import load
 from dispatcher.clock import clock_at
-from dispatcher.planner import plan_run
+from dispatcher.plan.planner import plan_run
 from dispatcher.policy.consent import history, opt_out_everywhere, record_consent
 from dispatcher.policy.forget import pseudonym
 from dispatcher.store.db import address_hash

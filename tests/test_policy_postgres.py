@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from dispatcher.app import load
-from dispatcher.planner import plan_run
+from dispatcher.plan.planner import plan_run
 from dispatcher.store.schema import outbox
 
 from . import (

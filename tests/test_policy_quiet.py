@@ -11,9 +11,9 @@ import pytest
 from dispatcher.app import load, open_channels
 from dispatcher.clock import clock_at
 from dispatcher.config.policy_models import QuietHoursConfig
-from dispatcher.planner import plan_run
+from dispatcher.plan.planner import plan_run
 from dispatcher.policy.quiet import Slot, next_allowed
-from dispatcher.sender import Sender
+from dispatcher.send.sender import Sender
 
 from .policy_peers import campaign, engine_of, outbox_rows, setup_shop
 from .shop import Shop

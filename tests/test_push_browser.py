@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from dispatcher.app import load, open_store
-from dispatcher.push_tokens import make_subscribe_token
+from dispatcher.push.tokens import make_subscribe_token
 from dispatcher.store.schema import addresses
 from dispatcher.web.app import WebState, create_app
 

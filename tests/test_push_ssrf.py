@@ -24,8 +24,8 @@ from sqlalchemy import Engine, create_engine, select
 from starlette.testclient import TestClient
 
 from dispatcher.app import load, open_store
-from dispatcher.push_subscriptions import Subscription, save_subscription
-from dispatcher.push_tokens import make_subscribe_token
+from dispatcher.push.subscriptions import Subscription, save_subscription
+from dispatcher.push.tokens import make_subscribe_token
 from dispatcher.store.schema import addresses, outbox
 from dispatcher.web.app import WebState, create_app
 

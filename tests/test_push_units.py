@@ -72,7 +72,7 @@ def test_encrypted_size_matches_what_pywebpush_sends(size: int) -> None:
 
 
 def test_vapid_keys_command_prints_a_usable_pair(shop: Shop) -> None:
-    out = shop.runner.invoke(__import__("dispatcher.cli", fromlist=["app"]).app,
+    out = shop.runner.invoke(__import__("dispatcher.cli.main", fromlist=["app"]).app,
                              ["vapid-keys"]).output
     values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line
                   and not line.startswith("#"))

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, select
 from starlette.testclient import TestClient
 
 from dispatcher.app import load, open_store
-from dispatcher.push_tokens import make_subscribe_token, verify_subscribe_token
+from dispatcher.push.tokens import make_subscribe_token, verify_subscribe_token
 from dispatcher.store.schema import addresses, consent_events, customers, outbox
 from dispatcher.web.app import WebState, create_app
 
@@ -204,8 +204,8 @@ def test_oversized_body_is_refused(client: TestClient, shop: Shop) -> None:
 def test_unsubscribe_between_planning_and_sending_stops_the_message(
         client: TestClient, shop: Shop, push: PushService) -> None:
     from dispatcher.app import latest_fire_time
-    from dispatcher.planner import plan_run
-    from dispatcher.store.db import utcnow
+    from dispatcher.clock import utcnow
+    from dispatcher.plan.planner import plan_run
 
     browser = push.subscriber("browser")
     client.post("/push/subscribe", json={"token": make_subscribe_token("c1"),

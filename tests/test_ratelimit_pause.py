@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import time
 
-from dispatcher.ratelimit import RateLimiter
+from dispatcher.send.ratelimit import RateLimiter
 
 
 async def test_pause_holds_back_workers_already_waiting_for_a_token() -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
+from dispatcher.config.templates import TemplateSnapshot
+from dispatcher.render.templating import RenderLimitExceeded, RenderLimits, TemplateRenderer
 from dispatcher.store.schema import outbox
-from dispatcher.template_snapshot import TemplateSnapshot
-from dispatcher.templating import RenderLimitExceeded, RenderLimits, TemplateRenderer
 
 from .shop import Shop
 from .smtp_server import SMTPServer

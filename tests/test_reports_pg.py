@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert, literal, select
 
 from dispatcher.experiments.assign import variant_bucket
-from dispatcher.experiments.hashing import bucket_of, hash_prefix
+from dispatcher.store.bucket_hash import bucket_of, hash_prefix
 from dispatcher.store.db import make_engine, migrate
 from dispatcher.store.schema import customers
 

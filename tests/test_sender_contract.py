@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-import dispatcher.sender as sender_module
+import dispatcher.send.sender as sender_module
 from channels.base import Fail, Gone, GoneAction, Retry, Unknown
 from channels.scripted import Answer, ScriptedChannel
 from dispatcher.app import load, open_store
-from dispatcher.sender import Sender, SenderOptions
+from dispatcher.send.sender import Sender, SenderOptions
 from dispatcher.store.schema import addresses, outbox, suppressions
 
 from .daemon_peers import address, build_shop

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
-from dispatcher.cli import app
+from dispatcher.cli.main import app
 from dispatcher.store.schema import promo_codes, tracked_links
 
 from .mechanics_peers import NOW, at, iso

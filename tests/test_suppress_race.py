@@ -10,9 +10,9 @@ from datetime import datetime
 from sqlalchemy import func, insert, select
 
 from dispatcher.app import load, open_store
+from dispatcher.policy.suppress import upsert_suppression
 from dispatcher.store.db import address_hash
 from dispatcher.store.schema import suppressions
-from dispatcher.suppress import upsert_suppression
 
 from .shop import Shop
 

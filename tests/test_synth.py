@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select, text
 
+from dispatcher.demo.synth import BLOCK, SynthSpec, generate, shop_summary
 from dispatcher.store.db import make_engine, migrate
 from dispatcher.store.schema import addresses, customers, orders
-from dispatcher.synth import BLOCK, SynthSpec, generate, shop_summary
 
 NOW = datetime(2026, 11, 20, 9, 30)
 SIZE = BLOCK + 1_500  # two blocks, the second one partial

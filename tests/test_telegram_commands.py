@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from dispatcher.app import load, open_store
+from dispatcher.daemon.telegram_bot import command_for, poll_commands
 from dispatcher.store.db import address_hash
 from dispatcher.store.schema import addresses, suppressions
-from dispatcher.telegram_bot import command_for, poll_commands
 from dispatcher.web.app import WebState
 
 from .shop import Shop

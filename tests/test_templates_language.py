@@ -18,8 +18,8 @@ from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
 from channels.webpush_hosts import PushHostPolicy
-from dispatcher.cli import app
-from dispatcher.push_subscriptions import parse_subscription, save_subscription
+from dispatcher.cli.main import app
+from dispatcher.push.subscriptions import parse_subscription, save_subscription
 
 from .mechanics_peers import NOW, at, iso
 from .shop import ROOT, Shop

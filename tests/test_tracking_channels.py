@@ -87,7 +87,7 @@ def test_telegram_links_and_button_are_tracked(shop: Shop) -> None:
 
 def test_push_url_is_tracked_and_its_icon_is_not(shop: Shop) -> None:
     from channels.webpush_payload import encode_payload, encrypted_size
-    from dispatcher.push_subscriptions import parse_subscription, save_subscription
+    from dispatcher.push.subscriptions import parse_subscription, save_subscription
     from dispatcher.store.db import make_engine
 
     from .push_service import PushService

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dispatcher.optout import ConsentChange, apply_consent_change
-from dispatcher.store.db import address_hash, utcnow
+from dispatcher.clock import utcnow
+from dispatcher.policy.optout import ConsentChange, apply_consent_change
+from dispatcher.store.db import address_hash
 from dispatcher.store.schema import consent_events
 
 from .shop import Shop

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, create_engine, select
 
-from dispatcher.state import WebState
 from dispatcher.store.schema import clicks, opens, outbox, tracked_links
+from dispatcher.web.state import WebState
 
 from .http_peer import HttpPeer, Reply, Request
 from .policy_peers import serve as serve_state

@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from .errors import ConfigIssue
-from .source import LocatedDocument, PathKey
+from dispatcher.config.errors import ConfigIssue
+from dispatcher.config.source import LocatedDocument, PathKey
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_NAME = re.compile(r"SECRET|PASSW|PASSPHRASE|TOKEN|PRIVATE|CREDENTIAL|API_?KEY|"

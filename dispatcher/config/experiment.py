@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from .names import TemplateFolder
+from dispatcher.config.names import TemplateFolder
 
 if TYPE_CHECKING:
-    from .models import CampaignConfig
+    from dispatcher.config.models import CampaignConfig
 
 # The arm names an experiment's rows carry besides its variants' own.
 HOLDOUT = "holdout"

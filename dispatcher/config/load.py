@@ -17,14 +17,13 @@ from pydantic import ValidationError
 
 from channels.base import ChannelSettings
 from channels.registry import SPECS, known_channels, validate_settings
-
-from ..experiments.checks import check_campaign
-from ..segments.parse import Node, parse_segments
-from ..template_snapshot import TemplateSnapshot
-from .env import EnvResolver, redact
-from .errors import ConfigError, ConfigIssue, Location
-from .models import Config
-from .source import LocatedDocument, PathKey, ReadBudget, load_yaml
+from dispatcher.config.env import EnvResolver, redact
+from dispatcher.config.errors import ConfigError, ConfigIssue, Location
+from dispatcher.config.experiment_checks import check_campaign
+from dispatcher.config.models import Config
+from dispatcher.config.source import LocatedDocument, PathKey, ReadBudget, load_yaml
+from dispatcher.config.templates import TemplateSnapshot
+from dispatcher.segments.parse import Node, parse_segments
 
 # Keys an included file may contribute (merged into the main document by name).
 _INCLUDABLE = ("segments", "campaigns")

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from ..durations import Duration, PositiveDuration, parse_duration
-from ..money import Discount, is_currency_code, parse_discount
-from .names import TemplateFolder
+from channels.durations import Duration, PositiveDuration, parse_duration
+from dispatcher.config.names import TemplateFolder
+from dispatcher.money import Discount, is_currency_code, parse_discount
 
 
 class Strict(BaseModel):

@@ -16,10 +16,10 @@ from pydantic import (
     model_validator,
 )
 
-from ..clock import local_to_utc
-from ..durations import Duration, PositiveDuration, Rate  # noqa: F401 - Rate re-exported
-from .experiment import Share, VariantConfig
-from .mechanics import (
+from channels.durations import Duration, PositiveDuration, Rate  # noqa: F401 - Rate re-exported
+from dispatcher.clock import local_to_utc
+from dispatcher.config.experiment import Share, VariantConfig
+from dispatcher.config.mechanics import (
     Deadline,
     LoyaltyConfig,
     PromoConfig,
@@ -28,9 +28,9 @@ from .mechanics import (
     When,
     check_campaign,
 )
-from .names import CampaignName, TemplateFolder
-from .policy_models import BouncesConfig, CapsConfig, CapSpec, QuietHoursConfig
-from .tracking import TrackingConfig, Utm, UtmSpec
+from dispatcher.config.names import CampaignName, TemplateFolder
+from dispatcher.config.policy_models import BouncesConfig, CapsConfig, CapSpec, QuietHoursConfig
+from dispatcher.config.tracking import TrackingConfig, Utm, UtmSpec
 
 
 class Strict(BaseModel):
@@ -51,7 +51,7 @@ TimeZoneName = Annotated[str, BeforeValidator(_validate_timezone)]
 
 
 def _validate_locale(name: Any) -> str:
-    from ..i18n import known_locale
+    from dispatcher.i18n import known_locale
 
     found = known_locale(str(name))
     if found is None:

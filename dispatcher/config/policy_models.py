@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from ..durations import PositiveDuration, format_duration, parse_duration
+from channels.durations import PositiveDuration, format_duration, parse_duration
 
 _CAP = re.compile(r"^\s*(\d+)\s*(?:per|/)\s*(\S+)\s*$")
 

@@ -34,7 +34,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.parser import Parser
 
-from .errors import ConfigIssue, Location
+from dispatcher.config.errors import ConfigIssue, Location
 
 PathKey = tuple[str | int, ...]
 

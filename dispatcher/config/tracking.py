@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from ..durations import Duration
+from channels.durations import Duration
 
 
 class _Strict(BaseModel):

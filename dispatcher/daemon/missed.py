@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..app import latest_fire_time
-from ..config.load import LoadedConfig
-from ..planner import PlanResult, plan_run
-from ..store.schema import runs
+from dispatcher.app import latest_fire_time
+from dispatcher.config.load import LoadedConfig
+from dispatcher.plan.planner import PlanResult, plan_run
+from dispatcher.store.schema import runs
 
 log = logging.getLogger("dispatcher.missed")
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from ..config.load import LoadedConfig
+from dispatcher.config.load import LoadedConfig
 
 log = logging.getLogger("dispatcher.schedule")
 

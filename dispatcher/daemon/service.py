@@ -20,18 +20,18 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ..app import open_channels, open_store
-from ..clock import Clock, system_clock
-from ..config.errors import ConfigError
-from ..config.load import LoadedConfig, load_config
-from ..guard import ErrorRateGuard
-from ..mechanics.schedule import plan_due
-from ..sender import Sender, SenderOptions
-from ..services import BACKGROUND_SERVICES
-from ..state import WebState
-from .missed import catch_up
-from .schedule import install_jobs, make_scheduler
-from .sdnotify import notify
+from dispatcher.app import open_channels, open_store
+from dispatcher.clock import Clock, system_clock
+from dispatcher.config.errors import ConfigError
+from dispatcher.config.load import LoadedConfig, load_config
+from dispatcher.daemon.missed import catch_up
+from dispatcher.daemon.schedule import install_jobs, make_scheduler
+from dispatcher.daemon.sdnotify import notify
+from dispatcher.daemon.services import BACKGROUND_SERVICES
+from dispatcher.plan.due import plan_due
+from dispatcher.send.guard import ErrorRateGuard
+from dispatcher.send.sender import Sender, SenderOptions
+from dispatcher.web.state import WebState
 
 log = logging.getLogger("dispatcher.daemon")
 
@@ -251,8 +251,8 @@ class Daemon:
         if not self.serve_http:
             return None, None
         try:
-            from ..web.app import create_app
-            from .web import make_server
+            from dispatcher.daemon.web import make_server
+            from dispatcher.web.app import create_app
         except ImportError as exc:
             log.warning("HTTP app disabled (install the 'web' extra): %s", exc)
             return None, None
@@ -276,7 +276,7 @@ class Daemon:
 
 
 def _load_and_validate(path: Any) -> LoadedConfig:
-    from ..validate import validate_all
+    from dispatcher.message.validate import validate_all
 
     loaded = load_config(path)
     validate_all(loaded)  # templates must still render: raises ConfigError

@@ -20,17 +20,17 @@ from sqlalchemy import ColumnElement, Integer, case, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
-from ..config.experiment import (
+from dispatcher.config.experiment import (
     HOLDOUT,
     TREATMENT,
     experiment_record,
     experiment_salt,
     is_experiment,
 )
-from .hashing import BUCKETS, SQLITE_FUNCTION, bucket_of, hash_prefix
+from dispatcher.store.bucket_hash import BUCKETS, SQLITE_FUNCTION, bucket_of, hash_prefix
 
 if TYPE_CHECKING:
-    from ..config.models import CampaignConfig
+    from dispatcher.config.models import CampaignConfig
 
 __all__ = ["HOLDOUT", "TREATMENT", "Arm", "arms", "assign", "experiment_record",
            "experiment_salt", "is_experiment", "variant_bucket", "variant_expr"]

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import exists, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..config.load import LoadedConfig
-from ..store.existing import existing_engine
-from ..store.schema import outbox, runs
+from dispatcher.config.load import LoadedConfig
+from dispatcher.store.existing import existing_engine
+from dispatcher.store.schema import outbox, runs
 
 log = logging.getLogger("dispatcher.experiments")
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import String, and_, case, literal, select
 
-from ..config.models import CampaignConfig
-from ..outbox.states import OutboxStatus
-from .assign import HOLDOUT, variant_expr
+from dispatcher.config.models import CampaignConfig
+from dispatcher.experiments.assign import HOLDOUT, variant_expr
+from dispatcher.store.states import OutboxStatus
 
 
 def override_channels(campaign_name: str, campaign: CampaignConfig, customer_id: Any,

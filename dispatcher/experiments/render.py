@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from channels.base import RenderedMessage
-
-from ..config.experiment import VariantConfig
-from ..config.load import LoadedConfig
-from ..templating import TemplateRenderer
+from dispatcher.config.experiment import VariantConfig
+from dispatcher.config.load import LoadedConfig
+from dispatcher.render.templating import TemplateRenderer
 
 
 def variant_of(loaded: LoadedConfig, campaign: str, variant: str | None) -> VariantConfig | None:

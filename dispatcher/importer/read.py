@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .limits import FIELD_LIMIT, LINE_LIMIT, JsonTooDeep, check_depth, size_text
+from dispatcher.importer.limits import FIELD_LIMIT, LINE_LIMIT, JsonTooDeep, check_depth, size_text
 
 ATTRIBUTE_PREFIX = "attr."
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|"}

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from .limits import (
+from dispatcher.importer.limits import (
     JSON_DEPTH_LIMIT,
     JSON_SIZE_LIMIT,
     check_json,

@@ -19,11 +19,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Engine, select
 
-from ..store.db import utcnow
-from ..store.schema import customers
-from ..store.stats import refresh_statistics
-from .limits import quote
-from .read import (
+from dispatcher.clock import utcnow
+from dispatcher.importer.limits import quote
+from dispatcher.importer.read import (
     ATTRIBUTE_PREFIX,
     FileError,
     ReadError,
@@ -33,8 +31,10 @@ from .read import (
     read_header,
     read_rows,
 )
-from .rows import ROW_MODELS
-from .write import TOUCHED, WRITERS
+from dispatcher.importer.rows import ROW_MODELS
+from dispatcher.importer.write import TOUCHED, WRITERS
+from dispatcher.store.schema import customers
+from dispatcher.store.stats import refresh_statistics
 
 CHUNK = 2000
 

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..mechanics.promo import record_redemptions
-from ..policy.consent import ConsentChange, apply_changes
-from ..store.db import address_hash, normalize_address
-from ..store.schema import addresses, carts, customers, orders
-from .rows import CHANNEL_COLUMNS, CartRow, CustomerRow, OrderRow
+from dispatcher.importer.rows import CHANNEL_COLUMNS, CartRow, CustomerRow, OrderRow
+from dispatcher.mechanics.promo import record_redemptions
+from dispatcher.policy.consent import ConsentChange, apply_changes
+from dispatcher.store.db import address_hash, normalize_address
+from dispatcher.store.schema import addresses, carts, customers, orders
 
 
 def _insert(conn: Connection, table: Any) -> Any:

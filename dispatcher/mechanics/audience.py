@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import String, exists, false, literal, null, select
 
-from ..config.load import LoadedConfig
-from ..segments.sql import SegmentSQL
-from ..store.schema import customers, orders
-from .sequences import find_step, sequence_started
-from .triggers import default_subject, trigger_select
+from dispatcher.config.load import LoadedConfig
+from dispatcher.mechanics.sequences import find_step, sequence_started
+from dispatcher.mechanics.triggers import default_subject, trigger_select
+from dispatcher.segments.sql import SegmentSQL
+from dispatcher.store.schema import customers, orders
 
 
 def audience(loaded: LoadedConfig, campaign_name: str, step: str, seg: SegmentSQL,

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from channels.registry import SPECS, known_channels
-
-from ..config.errors import ConfigIssue
-from ..config.load import LoadedConfig
-from .sequences import step_channels, step_folder
+from dispatcher.config.errors import ConfigIssue
+from dispatcher.config.load import LoadedConfig
+from dispatcher.mechanics.sequences import step_channels, step_folder
 
 
 def template_targets(loaded: LoadedConfig, campaign: str, base_folder: str | None = None

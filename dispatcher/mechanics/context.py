@@ -7,12 +7,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ..config.load import LoadedConfig
-from ..context import CustomerView, OrderStats
-from ..money import Money
-from .loyalty import progress
-from .offers import format_local
-from .promo import Promo
+from dispatcher.config.load import LoadedConfig
+from dispatcher.mechanics.loyalty import progress
+from dispatcher.mechanics.offers import format_local
+from dispatcher.mechanics.promo import Promo
+from dispatcher.money import Money
+from dispatcher.render.context import CustomerView, OrderStats
 
 
 def mechanics_context(loaded: LoadedConfig, campaign_name: str, customer: CustomerView,

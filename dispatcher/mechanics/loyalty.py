@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, String, case, false, literal, null, or_
 
-from ..config.mechanics import LoyaltyConfig, TierConfig
-from ..store.schema import orders
+from dispatcher.config.mechanics import LoyaltyConfig, TierConfig
+from dispatcher.store.schema import orders
 
 
 def _reached(tier: TierConfig, spent: Any, count: Any) -> Any:

@@ -15,11 +15,11 @@ import logging
 from sqlalchemy import Connection, distinct, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..config.errors import ConfigIssue
-from ..config.load import LoadedConfig
-from ..config.mechanics import LoyaltyConfig
-from ..store.existing import existing_engine
-from ..store.schema import orders
+from dispatcher.config.errors import ConfigIssue
+from dispatcher.config.load import LoadedConfig
+from dispatcher.config.mechanics import LoyaltyConfig
+from dispatcher.store.existing import existing_engine
+from dispatcher.store.schema import orders
 
 log = logging.getLogger("dispatcher.mechanics")
 

@@ -19,9 +19,9 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..config.mechanics import PromoConfig
-from ..money import Discount
-from ..store.schema import orders, outbox, promo_codes
+from dispatcher.config.mechanics import PromoConfig
+from dispatcher.money import Discount
+from dispatcher.store.schema import orders, outbox, promo_codes
 
 MAX_DRAWS = 8
 

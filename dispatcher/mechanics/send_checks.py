@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from ..config.load import LoadedConfig
-from ..config.mechanics import PromoConfig
-from ..config.models import CampaignConfig
-from ..store.schema import carts
-from .promo import Promo, PromoRequest, ensure_codes
-from .sequences import find_step
+from dispatcher.config.load import LoadedConfig
+from dispatcher.config.mechanics import PromoConfig
+from dispatcher.config.models import CampaignConfig
+from dispatcher.mechanics.promo import Promo, PromoRequest, ensure_codes
+from dispatcher.mechanics.sequences import find_step
+from dispatcher.store.schema import carts
 
 
 def expired_campaigns(loaded: LoadedConfig, names: set[str], now: datetime) -> set[str]:

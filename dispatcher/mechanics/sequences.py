@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from ..config.load import LoadedConfig
-from ..config.mechanics import StepConfig, parse_offset
-from ..config.models import CampaignConfig
+from dispatcher.config.load import LoadedConfig
+from dispatcher.config.mechanics import StepConfig, parse_offset
+from dispatcher.config.models import CampaignConfig
 
 DEFAULT_STEP_TIME = time(10, 0)
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import String, cast, exists, func, literal, select
 
-from ..config.mechanics import LoyaltyConfig, TriggerConfig
-from ..segments.sql import order_stats_subquery
-from ..store.schema import carts, orders
-from .loyalty import counted_spend, tier_sql
+from dispatcher.config.mechanics import LoyaltyConfig, TriggerConfig
+from dispatcher.mechanics.loyalty import counted_spend, tier_sql
+from dispatcher.segments.sql import order_stats_subquery
+from dispatcher.store.schema import carts, orders
 
 
 def _ranked_orders(newest_first: bool, name: str) -> Any:

@@ -5,6 +5,6 @@ between ``pending``, ``sending`` and its outcome (claim, start mark, record, rel
 recover), each move fenced by the claim that owns the row.
 """
 
-from .states import FINAL, OutboxStatus
+from dispatcher.store.states import FINAL, OutboxStatus
 
 __all__ = ["FINAL", "OutboxStatus"]

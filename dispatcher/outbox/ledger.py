@@ -27,13 +27,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
 
 from channels.base import Gone
-
-from ..control import paused_campaigns_query
-from ..store.schema import outbox, runs
-from ..suppress import record_gone
-from ..tracking.delivery import delivered_at_send
-from .reachable import may_message, why_not
-from .states import OutboxStatus, released
+from dispatcher.outbox.pauses import paused_campaigns_query
+from dispatcher.outbox.reachable import may_message, why_not
+from dispatcher.policy.suppress import record_gone
+from dispatcher.store.schema import outbox, runs
+from dispatcher.store.states import OutboxStatus, released
+from dispatcher.tracking.delivery import delivered_at_send
 
 PENDING, SENDING, UNCERTAIN = OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.UNCERTAIN
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, select
 
-from ..store.addressable import address_refusal, usable_address
-from ..store.schema import addresses, outbox, suppressions, topic_optouts
+from dispatcher.store.addressable import address_refusal, usable_address
+from dispatcher.store.schema import addresses, outbox, suppressions, topic_optouts
 
 
 def may_message() -> ColumnElement[bool]:

@@ -12,10 +12,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, func, insert, select, tuple_, update
 
-from ..config.policy_models import BouncesConfig
-from ..store.db import address_hash
-from ..store.schema import addresses, bounces
-from ..suppress import suppress_many
+from dispatcher.config.policy_models import BouncesConfig
+from dispatcher.policy.suppress import suppress_many
+from dispatcher.store.db import address_hash
+from dispatcher.store.schema import addresses, bounces
 
 KINDS = ("hard", "soft")
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, literal, or_, select, text
 
-from ..config.models import CampaignConfig, Config
-from ..config.policy_models import Cap
-from ..outbox.states import OutboxStatus
-from ..store.schema import outbox
+from dispatcher.config.models import CampaignConfig, Config
+from dispatcher.config.policy_models import Cap
+from dispatcher.store.schema import outbox
+from dispatcher.store.states import OutboxStatus
 
 # Rows that reached, or may still reach, the customer.
 COUNTED = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT,

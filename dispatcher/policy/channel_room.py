@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, literal
 
-from ..config.load import LoadedConfig
-from .caps import AppliedCap, cap_counts, caps_for
+from dispatcher.config.load import LoadedConfig
+from dispatcher.policy.caps import AppliedCap, cap_counts, caps_for
 
 
 class ChannelChooser:

@@ -23,9 +23,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 
-from ..store.db import address_hash, utcnow
-from ..store.schema import addresses, consent_events, suppressions
-from ..suppress import suppress_many, upsert_suppression
+from dispatcher.clock import utcnow
+from dispatcher.policy.suppress import suppress_many, upsert_suppression
+from dispatcher.store.db import address_hash
+from dispatcher.store.schema import addresses, consent_events, suppressions
 
 STATUSES = ("granted", "withdrawn")
 

@@ -15,8 +15,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from ..outbox.states import OutboxStatus
-from ..store.schema import (
+from dispatcher.policy.suppress import suppress_many
+from dispatcher.store.schema import (
     addresses,
     carts,
     consent_events,
@@ -27,8 +27,8 @@ from ..store.schema import (
     test_sends,
     topic_optouts,
 )
-from ..suppress import suppress_many
-from ..tracking.store import forget_engagement
+from dispatcher.store.states import OutboxStatus
+from dispatcher.tracking.store import forget_engagement
 
 
 @dataclass

@@ -21,11 +21,11 @@ from typing import Any
 
 from sqlalchemy import DateTime, and_, case, func, literal, select
 
-from ..config.load import LoadedConfig
-from ..outbox.states import OutboxStatus
-from ..store.schema import customers, topic_optouts
-from .caps import cap_counts, capped_reason, caps_for
-from .quiet import Slot, next_allowed
+from dispatcher.config.load import LoadedConfig
+from dispatcher.policy.caps import cap_counts, capped_reason, caps_for
+from dispatcher.policy.quiet import Slot, next_allowed
+from dispatcher.store.schema import customers, topic_optouts
+from dispatcher.store.states import OutboxStatus
 
 
 def apply_policy(loaded: LoadedConfig, campaign_name: str, base: Any, now: datetime,

@@ -13,12 +13,12 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..links import LinkClaims
-from ..optout_board import note_topic
-from ..store.addressable import address_refusal
-from ..store.schema import addresses, customers, suppressions, topic_optouts
-from ..tracking.store import set_tracking, tracking_allowed
-from .consent import record_consent
+from dispatcher.links import LinkClaims
+from dispatcher.policy.consent import record_consent
+from dispatcher.policy.optout_board import note_topic
+from dispatcher.store.addressable import address_refusal
+from dispatcher.store.schema import addresses, customers, suppressions, topic_optouts
+from dispatcher.tracking.store import set_tracking, tracking_allowed
 
 
 @dataclass

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from ..config.policy_models import SendWindow
-from ..store.schema import customers
+from dispatcher.config.policy_models import SendWindow
+from dispatcher.store.schema import customers
 
 # The reason a row waiting for the customer's allowed hours carries (set when the
 # sender puts a claimed row back; rows deferred at planning show it by not_before).

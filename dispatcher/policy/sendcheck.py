@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, true, tuple_, update
 
-from ..config.load import LoadedConfig
-from ..outbox.states import released
-from ..store.schema import customers, outbox, topic_optouts
-from .quiet import QUIET_HOURS_REASON, Slot, next_allowed
+from dispatcher.config.load import LoadedConfig
+from dispatcher.policy.quiet import QUIET_HOURS_REASON, Slot, next_allowed
+from dispatcher.store.schema import customers, outbox, topic_optouts
+from dispatcher.store.states import released
 
 
 @dataclass

@@ -9,15 +9,14 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
 
-from ..config.load import LoadedConfig
-from ..experiments.assign import HOLDOUT, TREATMENT, experiment_record
-from ..store.db import utcnow
-from ..store.schema import report_views
-from .attribution import NO_ARM, ArmCounts, arm_counts, conversions_by_day
-from .funnel import Funnel, build_funnel, click_verdict, count_funnel
-from .power import Effect, Sensitivity, describe, sensitivity
-from .sqltime import day_of
-from .stats import (
+from dispatcher.clock import utcnow
+from dispatcher.config.load import LoadedConfig
+from dispatcher.experiments.assign import HOLDOUT, TREATMENT, experiment_record
+from dispatcher.reports.attribution import NO_ARM, ArmCounts, arm_counts, conversions_by_day
+from dispatcher.reports.funnel import Funnel, build_funnel, click_verdict, count_funnel
+from dispatcher.reports.power import Effect, Sensitivity, describe, sensitivity
+from dispatcher.reports.sqltime import day_of
+from dispatcher.reports.stats import (
     Comparison,
     Interval,
     mean_and_variance,
@@ -25,6 +24,7 @@ from .stats import (
     welch,
     wilson,
 )
+from dispatcher.store.schema import report_views
 
 ALPHA = 0.05
 SMALL_ARM = 100  # recipients below which an arm's numbers are noise

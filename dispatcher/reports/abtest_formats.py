@@ -10,10 +10,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..csv_safe import neutral_dict
-from .abtest import ABReport, ArmReport
-from .funnel import OPENS_NOTE, ArmFunnel
-from .stats import Comparison, Interval
+from dispatcher.reports.abtest import ABReport, ArmReport
+from dispatcher.reports.csv_safe import neutral_dict
+from dispatcher.reports.funnel import OPENS_NOTE, ArmFunnel
+from dispatcher.reports.stats import Comparison, Interval
 
 COLUMNS = ("arm", "recipients", "delivered", "failed", "pending", "opted_out", "converted",
            "conversion_rate", "rate_ci_low", "rate_ci_high",

@@ -14,9 +14,9 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
-from .abtest import ABReport
-from .abtest_formats import currencies, interval, money, p_value, pct, points
-from .funnel import OPENS_NOTE, ArmFunnel
+from dispatcher.reports.abtest import ABReport
+from dispatcher.reports.abtest_formats import currencies, interval, money, p_value, pct, points
+from dispatcher.reports.funnel import OPENS_NOTE, ArmFunnel
 
 FUNNEL_STAGES = ("planned", "sent", "delivered", "clicked", "converted")
 

@@ -31,8 +31,8 @@ from sqlalchemy import (
     select,
 )
 
-from ..store.schema import addresses, metadata, orders, outbox, runs, suppressions
-from .sqltime import day_of, not_after, within_after
+from dispatcher.reports.sqltime import day_of, not_after, within_after
+from dispatcher.store.schema import addresses, metadata, orders, outbox, runs, suppressions
 
 NO_ARM = "all"  # the arm name when a campaign runs no experiment
 

@@ -27,12 +27,12 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
-from ..experiments.assign import HOLDOUT
-from ..store.schema import clicks, opens, outbox, runs, tracked_links
-from .attribution import NO_ARM
-from .power import Effect, Sensitivity, describe, sensitivity
-from .sqltime import at_most_after
-from .stats import Comparison, Interval, two_proportions, wilson
+from dispatcher.experiments.assign import HOLDOUT
+from dispatcher.reports.attribution import NO_ARM
+from dispatcher.reports.power import Effect, Sensitivity, describe, sensitivity
+from dispatcher.reports.sqltime import at_most_after
+from dispatcher.reports.stats import Comparison, Interval, two_proportions, wilson
+from dispatcher.store.schema import clicks, opens, outbox, runs, tracked_links
 
 OPENS_NOTE = ("Opens are unreliable: Apple Mail Privacy Protection and image proxies fetch "
               "the pixel without a person opening anything. Shown for reference; never "

@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, case, func, select
 
-from ..config.load import LoadedConfig
-from ..segments.sql import SegmentSQL
-from ..store.schema import orders
+from dispatcher.config.load import LoadedConfig
+from dispatcher.segments.sql import SegmentSQL
+from dispatcher.store.schema import orders
 
 DEFAULT_ACTIVE = timedelta(days=365)
 

@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .stats import sample_size_needed
+from dispatcher.reports.stats import sample_size_needed
 
 POWER = 0.8
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from ..durations import parse_duration
-from .fields import FIELDS, OPERATORS
+from channels.durations import parse_duration
+from dispatcher.segments.fields import FIELDS, OPERATORS
 
 _ATTRIBUTE = re.compile(r"^attributes\.([A-Za-z_][A-Za-z0-9_]*)$")
 _COMBINATORS = ("all", "any", "not")

@@ -29,9 +29,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import String
 
-from ..store.addressable import usable_address
-from ..store.schema import addresses, carts, customers, orders
-from .parse import All, AnyOf, Cond, Node, Not, Ref
+from dispatcher.segments.parse import All, AnyOf, Cond, Node, Not, Ref
+from dispatcher.store.addressable import usable_address
+from dispatcher.store.schema import addresses, carts, customers, orders
 
 
 class month_day(FunctionElement[str]):

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, exists
 
-from .schema import addresses, suppressions
+from dispatcher.store.schema import addresses, suppressions
 
 
 def usable_address() -> ColumnElement[bool]:

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from ..experiments.hashing import register_sqlite_functions
+from dispatcher.store.bucket_hash import register_sqlite_functions
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
-
-def utcnow() -> datetime:
-    """Naive UTC: the one representation of time the store uses."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def normalize_address(channel: str, address: str) -> str:
@@ -155,7 +150,7 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
     from sqlalchemy import inspect
 
-    from .schema import metadata
+    from dispatcher.store.schema import metadata
 
     with engine.begin() as conn:
         if not _at_head(conn):  # Alembic only when there is something to do

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from .db import make_engine
+from dispatcher.store.db import make_engine
 
 
 def existing_engine(url: str) -> Engine | None:

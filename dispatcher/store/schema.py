@@ -136,7 +136,7 @@ outbox = Table(
     Column("variant", String(64)),
     Column("topic", String(64)),
     Column("kind", String(16)),  # marketing | transactional
-    # dispatcher.outbox.states.OutboxStatus: pending | sending | sent | failed | uncertain |
+    # dispatcher.store.states.OutboxStatus: pending | sending | sent | failed | uncertain |
     # skipped | held_out
     Column("status", String(16), nullable=False),
     Column("reason", Text),

@@ -6,7 +6,7 @@ few rows per table and plans the segment query as a nested loop over customers x
 64-86 s for 20,000 customers and 644 s for 40,000 instead of about 1.5 s (issue 19).
 Every bulk writer (import, bounce files, a plan of BULK_ROWS rows or more) calls
 ``refresh_statistics`` after it commits, with the tables it wrote; the synthetic shop
-behind ``demo`` and the benchmarks runs ANALYZE itself (dispatcher/synth.py).
+behind ``demo`` and the benchmarks runs ANALYZE itself (dispatcher/demo/synth.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Engine
 
-from .schema import metadata
+from dispatcher.store.schema import metadata
 
 # A write of at least this many rows refreshes statistics (a daily plan of a few rows
 # does not pay for it; autovacuum catches up with small changes).

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
-from ..store.schema import clicks, opens
+from dispatcher.store.schema import clicks, opens
 
 log = logging.getLogger("dispatcher.tracking")
 

@@ -22,9 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 from channels.base import RenderedMessage
-
-from .tokens import MAX_LINKS, MAX_OUTBOX_ID, make_token
-from .urls import add_query, is_web_link, origin, rewrite_html, rewrite_text
+from dispatcher.tracking.tokens import MAX_LINKS, MAX_OUTBOX_ID, make_token
+from dispatcher.tracking.urls import add_query, is_web_link, origin, rewrite_html, rewrite_text
 
 Rewrite = Callable[[str], str]
 LINKS_KEY = "tracked_links"

@@ -10,9 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, insert, select
 
 from channels.base import RenderedMessage
-
-from ..store.schema import clicks, opens, outbox, tracked_links, tracking_optouts
-from .rewrite import LINKS_KEY
+from dispatcher.store.schema import clicks, opens, outbox, tracked_links, tracking_optouts
+from dispatcher.tracking.rewrite import LINKS_KEY
 
 
 def record_links(engine: Engine, messages: Iterable[RenderedMessage | None]) -> int:

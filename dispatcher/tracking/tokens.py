@@ -19,7 +19,7 @@ import hashlib
 import hmac
 from typing import Literal
 
-from ..links import _secret
+from dispatcher.links import _secret
 
 Purpose = Literal["click", "open"]
 

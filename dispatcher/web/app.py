@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Route
 
-from ..state import WebState
+from dispatcher.web.state import WebState
 
 __all__ = ["ROUTE_MODULES", "WebState", "create_app"]
 

@@ -16,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from ..importer.rows import parse_timestamp
-from ..optout_board import announced
-from ..policy.bounces import Bounce, record_bounces
-from ..store.db import utcnow
-from .app import WebState
-from .bodies import BadBody, read_json
+from dispatcher.clock import utcnow
+from dispatcher.importer.rows import parse_timestamp
+from dispatcher.policy.bounces import Bounce, record_bounces
+from dispatcher.policy.optout_board import announced
+from dispatcher.web.app import WebState
+from dispatcher.web.bodies import BadBody, read_json
 
 SECRET_ENV = "DISPATCHER_BOUNCE_SECRET"
 MAX_BODY = 5 * 1024 * 1024

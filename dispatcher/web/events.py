@@ -21,12 +21,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from ..importer.rows import CartRow, OrderRow
-from ..importer.write import write_carts, write_orders
-from ..store.db import utcnow
-from ..store.schema import customers
-from .app import WebState
-from .bodies import BadBody, read_json
+from dispatcher.clock import utcnow
+from dispatcher.importer.rows import CartRow, OrderRow
+from dispatcher.importer.write import write_carts, write_orders
+from dispatcher.store.schema import customers
+from dispatcher.web.app import WebState
+from dispatcher.web.bodies import BadBody, read_json
 
 TOKEN_ENV = "DISPATCHER_EVENTS_TOKEN"
 MAX_BODY = 5 * 1024 * 1024

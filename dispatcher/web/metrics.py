@@ -1,7 +1,7 @@
 """``GET /metrics``: Prometheus text format.
 
 Process counters (messages by channel/status, failures by class, latency) come
-from dispatcher/metrics.py; the queue is read from the shared outbox at scrape
+from dispatcher/send/metrics.py; the queue is read from the shared outbox at scrape
 time, so the gauges agree across several dispatcher processes.
 """
 
@@ -18,11 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..control import list_paused
-from ..outbox.ledger import Ledger
-from ..store.db import utcnow
-from ..store.schema import outbox
-from .app import WebState
+from dispatcher.clock import utcnow
+from dispatcher.outbox.ledger import Ledger
+from dispatcher.outbox.pauses import list_paused
+from dispatcher.store.schema import outbox
+from dispatcher.web.app import WebState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -28,9 +28,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from channels.webpush_settings import WebPushSettings
-
-from ..optout_board import announced
-from ..push_subscriptions import (
+from dispatcher.clock import utcnow
+from dispatcher.policy.optout_board import announced
+from dispatcher.push.subscriptions import (
     BadSubscription,
     Subscription,
     check_endpoint_host,
@@ -39,10 +39,9 @@ from ..push_subscriptions import (
     save_subscription,
     withdraw_subscription,
 )
-from ..push_tokens import verify_subscribe_token
-from ..store.db import utcnow
-from .app import WebState
-from .bodies import BadBody, read_json
+from dispatcher.push.tokens import verify_subscribe_token
+from dispatcher.web.app import WebState
+from dispatcher.web.bodies import BadBody, read_json
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 MAX_BODY = 16 * 1024

@@ -21,14 +21,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..store.db import utcnow
-from ..tracking.agents import classify
-from ..tracking.recorder import EngagementRecorder
-from ..tracking.store import find_link, find_message
-from ..tracking.tokens import verify_token
-from ..tracking.urls import is_web_link
-from .app import WebState
-from .pages import TEXT, page
+from dispatcher.clock import utcnow
+from dispatcher.tracking.agents import classify
+from dispatcher.tracking.recorder import EngagementRecorder
+from dispatcher.tracking.store import find_link, find_message
+from dispatcher.tracking.tokens import verify_token
+from dispatcher.tracking.urls import is_web_link
+from dispatcher.web.app import WebState
+from dispatcher.web.pages import TEXT, page
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_STORE = {"Cache-Control": "no-store, private", "Referrer-Policy": "no-referrer"}

@@ -8,7 +8,7 @@ A signature has no time in it, so a captured request stays valid: each inbound
 message's ``MessageSid`` is recorded with the consent change it caused, and the same
 sid arriving again (a retry, or a replay) changes nothing. Inbound SMS carry no
 timestamp of their own; a change is dated when it first arrives, and a change older
-than an address's current consent never overrides it (dispatcher/optout.py).
+than an address's current consent never overrides it (dispatcher/policy/optout.py).
 
 Configure in Twilio: the number's (or Messaging Service's) incoming-message
 webhook -> ``{public_url}/twilio/inbound``; ``channels.sms.status_callback`` ->
@@ -29,16 +29,15 @@ from starlette.routing import BaseRoute, Route
 from channels.base import Gone
 from channels.sms_classify import classify_twilio_code
 from channels.sms_settings import SmsSettings
-
-from ..optout import ConsentChange, apply_consent_change
-from ..optout_board import announced
-from ..receipts import first_receipt
-from ..store.db import utcnow
-from ..store.schema import outbox
-from ..suppress import record_gone
-from ..tracking.delivery import delivered_from_receipt
-from .app import WebState
-from .bodies import BadBody, read_form
+from dispatcher.clock import utcnow
+from dispatcher.policy.optout import ConsentChange, apply_consent_change
+from dispatcher.policy.optout_board import announced
+from dispatcher.policy.receipts import first_receipt
+from dispatcher.policy.suppress import record_gone
+from dispatcher.store.schema import outbox
+from dispatcher.tracking.delivery import delivered_from_receipt
+from dispatcher.web.app import WebState
+from dispatcher.web.bodies import BadBody, read_form
 
 log = logging.getLogger("dispatcher.twilio")
 

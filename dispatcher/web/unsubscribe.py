@@ -21,19 +21,19 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute, Route
 
-from ..links import LinkClaims, verify_token
-from ..optout_board import announced
-from ..policy.preferences import (
+from dispatcher.clock import utcnow
+from dispatcher.links import LinkClaims, verify_token
+from dispatcher.policy.optout_board import announced
+from dispatcher.policy.preferences import (
     AddressChoice,
     Preferences,
     load_preferences,
     save_preferences,
     unsubscribe,
 )
-from ..store.db import utcnow
-from .app import WebState
-from .bodies import BadBody, read_form
-from .pages import TEXT, page, topic_label
+from dispatcher.web.app import WebState
+from dispatcher.web.bodies import BadBody, read_form
+from dispatcher.web.pages import TEXT, page, topic_label
 
 
 def routes(state: WebState) -> list[BaseRoute]:

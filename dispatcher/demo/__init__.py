@@ -1,0 +1,1 @@
+"""The synthetic shop behind ``dispatcher demo`` and the benchmarks."""

@@ -1,0 +1,1 @@
+"""Planning: which customer gets which campaign when, written to the outbox."""

@@ -1,0 +1,3 @@
+"""Web push: subscriptions, the signed subscribe tokens, the payload a push service
+carries.
+"""

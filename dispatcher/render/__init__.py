@@ -1,0 +1,1 @@
+"""Rendering: templates in a sandbox, the context they see, per-channel composition."""

@@ -1,0 +1,1 @@
+"""Sending: claim due outbox rows, check them once more, render, hand to a channel, record."""
