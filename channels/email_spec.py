@@ -16,21 +16,12 @@ from channels.base import (
     Templates,
 )
 from channels.email_settings import EmailSettings
-from channels.spec import ChannelSpec
-
-
-def _required(templates: Templates, folder: str, part: str, locale: str | None,
-              context: dict[str, Any]) -> str:
-    text = templates.render(folder, part, locale, context)
-    if text is None:
-        raise TemplateProblem(f"{templates.root / folder}/{part}", None,
-                              f"missing template {part}")
-    return text
+from channels.spec import ChannelSpec, required_part
 
 
 def compose_email(templates: Templates, folder: str, campaign: str, to: Recipient,
                   context: dict[str, Any]) -> RenderedMessage:
-    subject = _required(templates, folder, "email.subject", to.locale, context)
+    subject = required_part(templates, folder, "email.subject", to.locale, context)
     text = templates.render(folder, "email.txt", to.locale, context)
     html = templates.render(folder, "email.html", to.locale, context)
     if text is None and html is None:

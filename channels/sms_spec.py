@@ -10,20 +10,16 @@ from channels.base import (
     ChannelSettings,
     Recipient,
     RenderedMessage,
-    TemplateProblem,
     Templates,
 )
 from channels.sms_segments import count_segments
 from channels.sms_settings import SmsSettings
-from channels.spec import ChannelSpec
+from channels.spec import ChannelSpec, required_part
 
 
 def compose_sms(templates: Templates, folder: str, campaign: str, to: Recipient,
                 context: dict[str, Any]) -> RenderedMessage:
-    text = templates.render(folder, "sms.txt", to.locale, context)
-    if text is None:
-        raise TemplateProblem(f"{templates.root / folder}/sms.txt", None,
-                              "missing template sms.txt")
+    text = required_part(templates, folder, "sms.txt", to.locale, context)
     # Template line breaks are for the marketer's eyes; trailing ones would cost characters.
     text = text.strip()
     count = count_segments(text)

@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from channels.base import Channel, ChannelSettings, Recipient, RenderedMessage, Templates
+from channels.base import (
+    Channel,
+    ChannelSettings,
+    Recipient,
+    RenderedMessage,
+    TemplateProblem,
+    Templates,
+)
 
 Composer = Callable[[Templates, str, str, Recipient, dict[str, Any]], RenderedMessage]
 Builder = Callable[[ChannelSettings, Path], Channel]
@@ -34,6 +41,17 @@ Check = Callable[[ChannelSettings, RenderedMessage], str | None]
 FileBody = Callable[[ChannelSettings], Callable[[RenderedMessage], bytes]]
 
 TEST_MARK = "[TEST] "
+
+
+def required_part(templates: Templates, folder: str, part: str, locale: str | None,
+                  context: dict[str, Any]) -> str:
+    """A template part the channel cannot do without, rendered; a located error when the
+    folder has none."""
+    text = templates.render(folder, part, locale, context)
+    if text is None:
+        raise TemplateProblem(f"{templates.root / folder}/{part}", None,
+                              f"missing template {part}")
+    return text
 
 
 def no_check(settings: ChannelSettings, message: RenderedMessage) -> str | None:

@@ -17,18 +17,14 @@ from channels.base import (
     TemplateProblem,
     Templates,
 )
-from channels.spec import ChannelSpec
+from channels.spec import ChannelSpec, required_part
 from channels.telegram_html import MAX_TEXT, inspect_html
 from channels.telegram_settings import TelegramSettings
 
 
 def compose_telegram(templates: Templates, folder: str, campaign: str, to: Recipient,
                      context: dict[str, Any]) -> RenderedMessage:
-    html = templates.render(folder, "telegram.html", to.locale, context)
-    if html is None:
-        raise TemplateProblem(f"{templates.root / folder}/telegram.html", None,
-                              "missing template telegram.html")
-    text = html.strip()
+    text = required_part(templates, folder, "telegram.html", to.locale, context).strip()
     length, _ = inspect_html(text)
     data: dict[str, Any] = {"parse_mode": "HTML",
                             "preview_lines": [f"Telegram: {length} of {MAX_TEXT} characters"]}
