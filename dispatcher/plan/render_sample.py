@@ -223,7 +223,7 @@ def _render_chunk(conn: Connection, run: PlanRun, builder: MessageBuilder, chann
         except TemplateProblem as exc:
             yield Rendered(row.customer_id, None, f"template: {exc}", row.variant)
             continue
-        except Exception as exc:  # as the sender: this message only (send_prepare.py)
+        except Exception as exc:  # as the sender: this message only (send/prepare.py)
             yield Rendered(row.customer_id, None,
                            f"message not built: {type(exc).__name__}: {exc}"[:500], row.variant)
             continue

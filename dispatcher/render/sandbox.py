@@ -8,7 +8,7 @@ than its inputs: ``*`` (``'a' * 10**8``), ``**`` (``9 ** 999999``), ``+``, ``~``
 ``%`` and ``.format`` widths (``'%999999999d'``), ``range``, and the filters and
 string methods that multiply (``join``, ``replace``, ``center``, ``indent``, ...).
 Each is a few comparisons; a normal template pays for the operators it uses, not per
-node. Whatever else runs too long is stopped by the time budget (render_budget.py),
+node. Whatever else runs too long is stopped by the time budget (render/budget.py),
 and what is written out by the output limit (templating.py).
 """
 

@@ -1,14 +1,14 @@
 """Sandboxed Jinja rendering: StrictUndefined, HTML autoescaped, text not, within limits.
 
 Templates come from the configuration's snapshot of the templates folder
-(template_snapshot.py: read once when the config is loaded, never from the disk
+(config/templates.py: read once when the config is loaded, never from the disk
 afterwards), are compiled once per renderer, and are looked up as
 ``<folder>/<locale>/<part>`` first, then ``<folder>/<part>``. ``.html`` parts are
 autoescaped; every ``{{ }}`` in a ``.json`` part is escaped for a JSON string.
 
 Every render runs within ``RenderLimits``: a CPU-time budget per message
-(render_budget.py), a size limit per channel on what a part produces (checked as the
-output is generated), bounds on the values a template builds (template_sandbox.py)
+(render/budget.py), a size limit per channel on what a part produces (checked as the
+output is generated), bounds on the values a template builds (render/sandbox.py)
 and Python's recursion limit. Going past one raises ``RenderLimitExceeded``, a
 ``TemplateProblem`` that names the template file and line.
 

@@ -9,7 +9,7 @@ The window (workers + ``start_ahead``) bounds the rows that are started but not 
 recorded: the rows in doubt after a crash. A row's rate-limit token is taken before its
 mark, so a started message waits about one send for its worker, never for the rate
 limit. Opt-outs committed in this process after a job's mark reach its worker through
-the opt-out board (optout_board.py): the worker looks there after every wait, right
+the opt-out board (policy/optout_board.py): the worker looks there after every wait, right
 before the provider call, and such a job is recorded as skipped instead; an opt-out that
 comes after that look waits, before it is answered, for the call to be over. An opt-out
 committed by another process cannot stop a job already marked: at most the window (per

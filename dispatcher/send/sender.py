@@ -12,7 +12,7 @@ dispatcher took over nor an address that opted out since the claim is ever sent.
 lane marks at most its workers plus ``start_ahead`` rows beyond the ones on the wire,
 and takes each row's rate-limit token before marking it, so a started message waits
 about one send for its worker. An opt-out this process commits meanwhile (its web app,
-its Telegram bot) reaches the lane through the opt-out board (optout_board.py) and stops
+its Telegram bot) reaches the lane through the opt-out board (policy/optout_board.py) and stops
 a marked message right up to its provider call. If the process dies, recovery turns its
 expired started rows 'uncertain' and the unstarted ones 'pending': the start window is
 what is in doubt.
