@@ -5,6 +5,7 @@ not a select followed by an insert that loses the race on the unique key."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 
 from sqlalchemy import func, insert, select
@@ -43,9 +44,13 @@ def test_a_suppression_racing_another_for_the_same_address_does_not_fail(
 
         thread = threading.Thread(target=second_writer)
         thread.start()
-        thread.join(1.0)  # it is waiting for the first writer's row lock
+        # Give it time to reach the first writer's row lock. A sleep, not a timed join:
+        # under .ci/run's faketime pass a timed lock wait never times out.
+        time.sleep(1.0)
         transaction.commit()
-        thread.join(60)
+        deadline = time.monotonic() + 60
+        while thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
     # Then both writers succeed, and the first reason stays on file
     assert not thread.is_alive() and errors == []
     with engine.connect() as conn:
