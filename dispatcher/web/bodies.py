@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from dispatcher.importer.limits import JsonTooDeep, check_depth
+
 # Deeper than any payload we accept (a push subscription is 3 levels, a cart's items 4).
 MAX_DEPTH = 32
 MAX_FORM_BODY = 64 * 1024
@@ -60,22 +62,6 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def nesting_depth(value: Any) -> int:
-    """How deep lists and objects nest in ``value`` (a scalar is 0); iterative."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
 def loads_strict(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     """Parse untrusted JSON; BadJson (a ValueError whose message is safe to show) on
     anything else."""
@@ -91,8 +77,10 @@ def loads_strict(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
         raise BadJson(f"JSON nested deeper than {max_depth} levels") from None
     except ValueError as exc:  # NaN, Infinity
         raise BadJson(str(exc)) from None
-    if nesting_depth(value) > max_depth:
-        raise BadJson(f"JSON nested deeper than {max_depth} levels")
+    try:
+        check_depth(value, max_depth)  # the importer's walk: iterative, stops at the limit
+    except JsonTooDeep:
+        raise BadJson(f"JSON nested deeper than {max_depth} levels") from None
     return value
 
 
